@@ -1,0 +1,48 @@
+# The two set-up commands of the README. Each target creates the virtual environment
+# and installs what it needs, so both work on a fresh machine with Python 3.11 and pip.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MODEL ?= u2netp
+
+.PHONY: run test lint format bench chromium clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make run: the main job (until the web app lands: fetch the default model, show a cutout)
+run: $(STAMP)
+	$(BIN)/clearcutout demo
+
+## make test: lint, type-check and the whole test suite (fetches U²-Netp for the tests)
+test: $(STAMP) chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/clearcutout models pull u2netp
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## make bench [MODEL=u2net|isnet-general-use]: quality and speed side by side with rembg
+bench: $(STAMP)
+	$(BIN)/python -m bench --model $(MODEL)
+
+## Browser tests drive Debian's Chromium; install it when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,170 @@
+"""Decode any supported upload into an sRGB ``uint8`` array, or fail with a clear error.
+
+Handles JPEG, PNG, WebP, TIFF, BMP, GIF (first frame), HEIC/HEIF and AVIF; applies the
+EXIF orientation; converts CMYK, 16-bit, palette and grey images to RGB; converts from
+an embedded ICC profile to sRGB so colours survive; refuses images over the pixel limit
+*before* decoding their pixels (decompression bombs). Metadata is never carried along:
+what comes out is pixels only.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pillow_heif
+from numpy.typing import NDArray
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from clearcutout.errors import (
+    EmptyImageError,
+    ImageTooLargeError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+
+pillow_heif.register_heif_opener()
+
+SUPPORTED_FORMATS = frozenset(
+    {"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF", "MPO"}
+)
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Pixels of an upload: ``rgb`` is H×W×3 ``uint8``; ``alpha`` is H×W or ``None``."""
+
+    rgb: NDArray[np.uint8]
+    alpha: NDArray[np.uint8] | None
+    source_format: str
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+    """Decode encoded image bytes (any supported format)."""
+    if not data:
+        raise EmptyImageError("The file is empty (0 bytes).")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageError(
+            "The file is not an image we can read (supported: JPEG, PNG, WebP, TIFF, BMP, "
+            "GIF, HEIC/HEIF, AVIF)."
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"The image has too many pixels: {exc}") from exc
+    except OSError as exc:
+        raise TruncatedImageError(f"The image could not be read: {exc}") from exc
+    return decode_pil(image, max_pixels=max_pixels)
+
+
+def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
+    """Normalise an opened (possibly not yet loaded) PIL image."""
+    source_format = image.format or "RAW"
+    if image.format is not None and image.format not in SUPPORTED_FORMATS:
+        raise UnsupportedImageError(
+            f"{image.format} images are not supported (supported: JPEG, PNG, WebP, TIFF, "
+            "BMP, GIF, HEIC/HEIF, AVIF)."
+        )
+    check_pixel_limit(image.width, image.height, max_pixels=max_pixels)
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own (configurable) limit above; Pillow's would only get in the way.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"The image has too many pixels: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        message = str(exc)
+        if "truncated" in message or "broken" in message or "premature" in message.lower():
+            raise TruncatedImageError(
+                "The image is truncated: the file ends before its pixels do."
+            ) from exc
+        raise TruncatedImageError(f"The image could not be decoded: {message}") from exc
+    if image.width == 0 or image.height == 0:
+        raise EmptyImageError("The image has no pixels.")
+
+    image = _to_srgb(image)
+    alpha = _alpha_of(image)
+    rgb = _rgb_of(image)
+    return DecodedImage(rgb=rgb, alpha=alpha, source_format=source_format)
+
+
+def check_pixel_limit(width: int, height: int, *, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width}×{height} = {width * height / 1e6:.1f} megapixels; the limit "
+            f"is {max_pixels / 1e6:.0f} megapixels."
+        )
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile so colours stay what the photographer saw."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        return image
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = ImageCms.getProfileDescription(profile) or ""
+        if image.mode in ("RGB", "RGBA") and "srgb" in description.lower():
+            return image
+        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+        base = image.convert("RGB") if image.mode in ("RGBA", "LA", "L") else image
+        if base.mode == "RGB" and image.mode in ("L", "LA"):
+            return image  # a grey profile on grey pixels: nothing to gain
+        converted = ImageCms.profileToProfile(base, profile, _SRGB, outputMode="RGB")
+        if converted is None:
+            return image
+        if alpha is not None:
+            converted.putalpha(alpha)
+        return converted
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        # A broken profile should not cost the user their cutout: fall back to the pixels.
+        return image
+
+
+def _alpha_of(image: Image.Image) -> NDArray[np.uint8] | None:
+    if image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint8)
+        if alpha.min() == 255:
+            return None
+        return alpha
+    return None
+
+
+def _rgb_of(image: Image.Image) -> NDArray[np.uint8]:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit and 32-bit grey: scale to 8 bits instead of clipping at 255.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
+        if mode == "F":
+            top = max(float(values.max()), 1.0) if values.max() > 1.0 else 1.0
+        grey = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        # Fully transparent pixels carry arbitrary colour; show the model white there.
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+        alpha = rgba[:, :, 3:4].astype(np.uint16)
+        rgb = rgba[:, :, :3].astype(np.uint16)
+        blended = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+        return np.ascontiguousarray(blended.astype(np.uint8))
+    if mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
