@@ -19,7 +19,9 @@ boto3, …) are translated at the boundary with ``raise … from exc``; the CLI 
     │   ├── UnknownModelError (400)      no such model in the registry
     │   ├── ModelUnavailableError        not cached and cannot be fetched (offline)
     │   └── ModelChecksumError           a fetched file does not match its checksum
-    └── InferenceError (500)             ONNX Runtime failed on a valid input
+    ├── InferenceError (500)             ONNX Runtime failed on a valid input
+    ├── ObjectNotFoundError (404)        no stored object under that key
+    └── StorageError (503)               the object store failed (disk, S3, network)
 """
 
 from __future__ import annotations
@@ -105,3 +107,19 @@ class InferenceError(ClearCutoutError):
     code = "inference_failed"
     title = "Processing failed"
     http_status = 500
+
+
+class ObjectNotFoundError(ClearCutoutError):
+    """No object under that key: never stored, deleted, or expired by retention."""
+
+    code = "object_not_found"
+    title = "Not found"
+    http_status = 404
+
+
+class StorageError(ClearCutoutError):
+    """The object store could not do its work (disk full, S3 unreachable or refusing)."""
+
+    code = "storage_unavailable"
+    title = "Storage unavailable"
+    http_status = 503
