@@ -27,9 +27,7 @@ from clearcutout.errors import (
 
 pillow_heif.register_heif_opener()
 
-SUPPORTED_FORMATS = frozenset(
-    {"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF", "MPO"}
-)
+SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF", "MPO"})
 _SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -137,9 +135,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
 
 
 def _alpha_of(image: Image.Image) -> NDArray[np.uint8] | None:
-    if image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    ):
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint8)
         if alpha.min() == 255:

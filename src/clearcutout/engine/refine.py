@@ -1,0 +1,168 @@
+"""Matte refinement at full resolution: edge-aware upsampling and colour decontamination.
+
+The model sees a 320×320 (or 1024×1024) thumbnail, so its matte, scaled up, is blurry
+and ignores edges that are obvious in the photo. A guided filter (He et al., 2013) fits
+the matte locally as a linear function of the photo's colours, which snaps soft edges
+to real ones. It runs as a "fast" guided filter: the local linear coefficients are
+computed on a reduced copy (smooth by construction) and applied at full resolution, so
+cost grows with the pixels only through a few cheap element-wise operations.
+
+Foreground estimation uses blur-fusion (Forte & Pitié, 2021): it estimates the
+subject's own colour in partly transparent pixels so the old background (green grass,
+a grey wall) does not shine through hair and fur edges as a halo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+Float = NDArray[np.float32]
+Bytes = NDArray[np.uint8]
+
+#: Work resolution (pixels) for the coefficient maps of the fast guided filter.
+_GUIDED_WORK_PIXELS = 1_000_000
+
+
+def _box(image: Float, radius: int) -> Float:
+    size = 2 * radius + 1
+    filtered: Float = cv2.boxFilter(image, -1, (size, size), borderType=cv2.BORDER_REFLECT)
+    return filtered
+
+
+def _resize(image: NDArray[Any], width: int, height: int) -> NDArray[Any]:
+    interpolation = cv2.INTER_AREA if width < image.shape[1] else cv2.INTER_LINEAR
+    resized: NDArray[Any] = cv2.resize(image, (width, height), interpolation=interpolation)
+    return resized
+
+
+def guided_filter(
+    guide_rgb: Bytes,
+    alpha: Float,
+    *,
+    radius_fraction: float = 0.002,
+    eps: float = 1e-4,
+    edge_contrast: float = 1.5,
+) -> Float:
+    """Refine ``alpha`` (H×W float32 in [0, 1]) along the colour edges of ``guide_rgb``.
+
+    A colour guided filter: per window, alpha ≈ a·RGB + b. ``radius_fraction`` is relative
+    to the image diagonal so the result does not depend on resolution. ``edge_contrast``
+    then steepens the matte around 0.5: upsampled from 320 px, the model's transitions are
+    several times wider than the real edge (measured on the dev set: MAE −13 % with the
+    same IoU).
+    """
+    height, width = alpha.shape
+    scale = min(1.0, (_GUIDED_WORK_PIXELS / float(height * width)) ** 0.5)
+    work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+    guide_small = _resize(guide_rgb, work_w, work_h).astype(np.float32) * (1.0 / 255.0)
+    p = _resize(alpha, work_w, work_h)
+    r = max(1, round(radius_fraction * float(np.hypot(work_w, work_h))))
+
+    mean_i = _box(guide_small, r)
+    mean_p = _box(p, r)
+    cov_ip = _box(guide_small * p[:, :, None], r) - mean_i * mean_p[:, :, None]
+    red, green, blue = (guide_small[:, :, c] for c in range(3))
+    m_r, m_g, m_b = (mean_i[:, :, c] for c in range(3))
+    var_rr = _box(red * red, r) - m_r * m_r + eps
+    var_rg = _box(red * green, r) - m_r * m_g
+    var_rb = _box(red * blue, r) - m_r * m_b
+    var_gg = _box(green * green, r) - m_g * m_g + eps
+    var_gb = _box(green * blue, r) - m_g * m_b
+    var_bb = _box(blue * blue, r) - m_b * m_b + eps
+    # Inverse of the symmetric 3×3 covariance, per pixel (adjugate / determinant).
+    inv_rr = var_gg * var_bb - var_gb * var_gb
+    inv_rg = var_gb * var_rb - var_rg * var_bb
+    inv_rb = var_rg * var_gb - var_gg * var_rb
+    inv_gg = var_rr * var_bb - var_rb * var_rb
+    inv_gb = var_rb * var_rg - var_rr * var_gb
+    inv_bb = var_rr * var_gg - var_rg * var_rg
+    det = var_rr * inv_rr + var_rg * inv_rg + var_rb * inv_rb
+    c_r, c_g, c_b = (cov_ip[:, :, c] for c in range(3))
+    coeff = np.empty((work_h, work_w, 3), dtype=np.float32)
+    coeff[:, :, 0] = (inv_rr * c_r + inv_rg * c_g + inv_rb * c_b) / det
+    coeff[:, :, 1] = (inv_rg * c_r + inv_gg * c_g + inv_gb * c_b) / det
+    coeff[:, :, 2] = (inv_rb * c_r + inv_gb * c_g + inv_bb * c_b) / det
+    offset = mean_p - (coeff * mean_i).sum(axis=2)
+    mean_coeff = _box(coeff, r)
+    mean_offset = _box(offset, r)
+
+    if scale < 1.0:
+        mean_coeff = _resize(mean_coeff, width, height)
+        mean_offset = _resize(mean_offset, width, height)
+        guide = guide_rgb.astype(np.float32)
+        guide *= 1.0 / 255.0
+    else:
+        guide = guide_small
+    refined: Float = np.einsum("hwc,hwc->hw", mean_coeff, guide, dtype=np.float32)
+    refined += mean_offset
+    if edge_contrast != 1.0:
+        refined -= 0.5
+        refined *= edge_contrast
+        refined += 0.5
+    np.clip(refined, 0.0, 1.0, out=refined)
+    return refined.astype(np.float32, copy=False)
+
+
+#: Above this size, colour decontamination is computed on a reduced copy: the colour
+#: correction it finds is smooth, so it is upsampled and applied at full resolution.
+_FOREGROUND_WORK_PIXELS = 3_000_000
+
+
+def estimate_foreground(image: Bytes, alpha: Float) -> Bytes:
+    """The subject's own colours (H×W×3 uint8), with background bleeding removed at edges."""
+    edge = (alpha > 0.004) & (alpha < 0.996)
+    if not edge.any():
+        return image
+    height, width = alpha.shape
+    if height * width > _FOREGROUND_WORK_PIXELS:
+        scale = (_FOREGROUND_WORK_PIXELS / float(height * width)) ** 0.5
+        work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+        small_image = _resize(image, work_w, work_h)
+        small_fg = _estimate_foreground(small_image, _resize(alpha, work_w, work_h))
+        correction = small_fg.astype(np.int16) - small_image.astype(np.int16)
+        full_correction = cv2.resize(correction, (width, height), interpolation=cv2.INTER_LINEAR)
+        corrected = np.clip(image.astype(np.int16) + full_correction, 0, 255).astype(np.uint8)
+        return np.where(edge[:, :, None], corrected, image)
+    return _estimate_foreground(image, alpha)
+
+
+def _estimate_foreground(image: Bytes, alpha: Float) -> Bytes:
+    edge = (alpha > 0.004) & (alpha < 0.996)
+    height, width = alpha.shape
+    rgb = image.astype(np.float32) * (1.0 / 255.0)
+
+    # Pass 1, large radius: smooth estimates of F and B; computed on a reduced copy.
+    scale = min(1.0, (_GUIDED_WORK_PIXELS / float(height * width)) ** 0.5)
+    work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+    small_rgb = _resize(rgb, work_w, work_h)
+    small_a = _resize(alpha, work_w, work_h)
+    large_radius = max(1, round(0.09 * float(np.hypot(work_w, work_h))))
+    f_small, b_small = _blur_fusion(small_rgb, small_rgb, small_rgb, small_a, large_radius)
+    if scale < 1.0:
+        f_est = _resize(f_small, width, height)
+        b_est = _resize(b_small, width, height)
+    else:
+        f_est, b_est = f_small, b_small
+    # Pass 2, small radius, at full resolution: recovers fine detail.
+    small_radius = max(1, round(0.004 * float(np.hypot(width, height))))
+    f_est, _ = _blur_fusion(rgb, f_est, b_est, alpha, small_radius)
+
+    out = np.where(edge[:, :, None], f_est, rgb)
+    np.clip(out, 0.0, 1.0, out=out)
+    return (out * 255.0 + 0.5).astype(np.uint8)
+
+
+def _blur_fusion(
+    image: Float, foreground: Float, background: Float, alpha: Float, radius: int
+) -> tuple[Float, Float]:
+    a = alpha[:, :, None]
+    blurred_a = _box(alpha, radius)[:, :, None]
+    blurred_f = _box(foreground * a, radius) / (blurred_a + 1e-5)
+    blurred_b = _box(background * (1.0 - a), radius) / ((1.0 - blurred_a) + 1e-5)
+    updated_f = blurred_f + a * (image - a * blurred_f - (1.0 - a) * blurred_b)
+    np.clip(updated_f, 0.0, 1.0, out=updated_f)
+    return updated_f.astype(np.float32), blurred_b.astype(np.float32)

@@ -1,0 +1,142 @@
+"""ONNX Runtime sessions: one per model file per process, created lazily, shared by threads.
+
+A session is expensive (hundreds of MB, a second or more to build), so it is never made
+per image. ``InferenceSession.run`` is thread-safe; several threads share one session
+and one intra-op thread pool sized to the machine. The cache is bounded (least recently
+used model is dropped) and guarded by a lock so two threads never build the same session.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from clearcutout.engine.models import Family
+from clearcutout.errors import InferenceError, ModelError
+
+log = logging.getLogger(__name__)
+
+_MAX_SESSIONS = 4
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class ModelRunner:
+    """A loaded model and its family's pre- and post-processing."""
+
+    def __init__(self, path: Path, family: Family, *, threads: int) -> None:
+        self.path = path
+        self.family = family
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=_providers()
+            )
+        except Exception as exc:  # ORT raises its own untyped errors for bad files
+            raise ModelError(f"Could not load model file {path}: {exc}") from exc
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{path} has {len(inputs)} inputs; a cutout model has one.")
+        self._input_name = inputs[0].name
+        outputs = self._session.get_outputs()
+        output = family.output
+        self._output_name = outputs[output].name if isinstance(output, int) else output
+        shape = inputs[0].shape
+        fixed = [dim for dim in shape[2:] if isinstance(dim, int)]
+        self.input_size = fixed[0] if fixed else family.input_size
+        scale = np.array(family.std, dtype=np.float32)
+        self._mean_over_std = (np.array(family.mean, dtype=np.float32) / scale).reshape(3, 1, 1)
+        self._inv_std = (1.0 / scale).reshape(3, 1, 1)
+
+    def preprocess(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Resize (uint8) then normalise into the model's 1×3×S×S float32 input."""
+        size = self.input_size
+        height, width = rgb.shape[:2]
+        interpolation = cv2.INTER_AREA if width * height > size * size else cv2.INTER_CUBIC
+        small = cv2.resize(rgb, (size, size), interpolation=interpolation)
+        divisor = self.family.pixel_divisor
+        if divisor is None:
+            divisor = max(float(small.max()), 1e-6)
+        tensor = small.transpose(2, 0, 1).astype(np.float32)
+        tensor *= self._inv_std / divisor
+        tensor -= self._mean_over_std
+        return np.ascontiguousarray(tensor[None], dtype=np.float32)
+
+    def run(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The raw model output for a prepared input, as S×S float32."""
+        try:
+            (output,) = self._session.run([self._output_name], {self._input_name: tensor})
+        except Exception as exc:  # ORT's errors carry no useful type
+            raise InferenceError(f"Model {self.path.name} failed: {exc}") from exc
+        prediction = np.asarray(output, dtype=np.float32)
+        return prediction.reshape(prediction.shape[-2:])
+
+    def postprocess(self, raw: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Raw output → alpha in [0, 1] (the family's mapping)."""
+        transform = self.family.transform
+        alpha: NDArray[np.float32]
+        if transform == "sigmoid":
+            alpha = (1.0 / (1.0 + np.exp(-raw))).astype(np.float32)
+        elif transform == "minmax":
+            low, high = float(raw.min()), float(raw.max())
+            alpha = ((raw - low) / max(high - low, 1e-6)).astype(np.float32)
+        else:
+            alpha = raw.astype(np.float32, copy=True)
+        np.clip(alpha, 0.0, 1.0, out=alpha)
+        return alpha
+
+    def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Alpha in [0, 1] at the model's resolution (S×S) for an H×W×3 uint8 image."""
+        return self.postprocess(self.run(self.preprocess(rgb)))
+
+
+def _providers() -> list[str]:
+    available = ort.get_available_providers()
+    preferred = ["CUDAExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider"]
+    chosen = [name for name in preferred if name in available]
+    return chosen or ["CPUExecutionProvider"]
+
+
+_runners: OrderedDict[tuple[str, str, int], ModelRunner] = OrderedDict()
+_runners_lock = threading.Lock()
+
+
+def get_runner(path: Path, family: Family, *, threads: int = 0) -> ModelRunner:
+    """The process-wide runner for a model file (built once, least recently used dropped)."""
+    threads = threads or available_cores()
+    key = (str(path.resolve()), family.name, threads)
+    with _runners_lock:
+        runner = _runners.get(key)
+        if runner is not None:
+            _runners.move_to_end(key)
+            return runner
+        log.info("model.session_created path=%s threads=%d", path.name, threads)
+        runner = ModelRunner(path, family, threads=threads)
+        _runners[key] = runner
+        while len(_runners) > _MAX_SESSIONS:
+            _runners.popitem(last=False)
+        return runner
+
+
+def clear_runners() -> None:
+    """Drop every cached session (frees memory; tests use it to count session creation)."""
+    with _runners_lock:
+        _runners.clear()
