@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,46 @@ def _default_models_dir() -> Path:
 
 def _default_data_dir() -> Path:
     return Path(user_data_dir("clearcutout"))
+
+
+class RegionSettings(BaseModel):
+    """One data-residency region. The images work adds its storage URL and queue here."""
+
+    label: str
+    # Base64 of 32 random bytes; when unset, generated once and kept in the secrets file
+    # under ``data_dir`` (embedded default). See ``clearcutout.crypto``.
+    master_key: SecretStr | None = None
+
+
+def _default_regions() -> dict[str, RegionSettings]:
+    return {
+        "eu": RegionSettings(label="European Union"),
+        "us": RegionSettings(label="United States"),
+    }
+
+
+class SmtpSettings(BaseModel):
+    """Outgoing mail. Without a host, messages are written to ``data_dir/outbox``."""
+
+    host: str | None = None
+    port: int = 25
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    implicit_tls: bool = False
+    timeout_s: float = 10.0
+    from_address: str = "ClearCutout <no-reply@localhost>"
+
+
+class ThrottleSettings(BaseModel):
+    """Attempts allowed per window, per account and per client IP (hashed)."""
+
+    window_minutes: int = 15
+    login_per_account: int = 5
+    login_per_ip: int = 30
+    reset_per_account: int = 3
+    reset_per_ip: int = 10
+    signup_per_ip: int = 10
 
 
 class EngineSettings(BaseSettings):
@@ -52,6 +92,43 @@ class Settings(EngineSettings):
     )
 
     data_dir: Path = Field(default_factory=_default_data_dir)
+
+    # Web service (issue 4).
+    # None = SQLite file ``clearcutout.sqlite3`` under ``data_dir``; PostgreSQL by URL
+    # (``postgresql+psycopg://…``).
+    database_url: str | None = None
+    # Public address used in emailed links.
+    base_url: str = "http://127.0.0.1:8000"
+    # App secret (CSRF signing, blind-index and token keys), base64 of 32 random bytes;
+    # when unset, generated once and kept in ``data_dir/secrets.json`` (mode 0600).
+    app_secret: SecretStr | None = None
+    secrets_file: Path | None = None
+    regions: dict[str, RegionSettings] = Field(default_factory=_default_regions)
+    default_region: str = "eu"
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
+    session_idle_minutes: int = 120
+    session_absolute_days: int = 14
+    email_token_hours: int = 48
+    password_reset_minutes: int = 60
+    password_min_length: int = 10
+    # argon2id cost (RFC 9106 second recommended option: 64 MiB, 3 passes).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    minimum_age_years: int = 13
+    default_language: str = "en"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'clearcutout.sqlite3'}"
+
+    @property
+    def effective_secrets_file(self) -> Path:
+        """Where generated secrets are kept."""
+        return self.secrets_file or self.data_dir / "secrets.json"
 
     @classmethod
     def settings_customise_sources(

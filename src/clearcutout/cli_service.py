@@ -1,0 +1,170 @@
+"""Operator commands of the web service, added to the ``clearcutout`` command by
+``clearcutout.cli`` through :func:`register`.
+
+    clearcutout serve [--host H] [--port P] [--tls-cert C --tls-key K]
+    clearcutout db upgrade
+    clearcutout users create EMAIL --name NAME [--password-stdin]
+    clearcutout users list
+    clearcutout apikeys create EMAIL [--label L] [--scope images --scope account]
+
+Errors print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from clearcutout.config import get_settings
+from clearcutout.crypto import Keyring
+from clearcutout.db import check_migrated, create_db_engine, session_factory, upgrade
+from clearcutout.errors import ClearCutoutError
+from clearcutout.service import accounts, apikeys
+from clearcutout.service.context import ServiceContext, unit_of_work
+
+console = Console()
+errors = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_line_errors(function: Callable[P, R]) -> Callable[P, R]:
+    @wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except ClearCutoutError as exc:
+            errors.print(f"[red]Error:[/red] {exc.message}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[ServiceContext]:
+    settings = get_settings()
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        check_migrated(engine)
+        with unit_of_work(
+            session_factory(engine), settings, Keyring.from_settings(settings)
+        ) as ctx:
+            yield ctx
+    finally:
+        engine.dispose()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate chain: serve HTTPS, TLS 1.3 only.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+) -> None:
+    """Run the web app (refuses an un-migrated database)."""
+    import uvicorn
+
+    from clearcutout.web import create_app
+    from clearcutout.web.server import server_config, verify_tls_files
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    app = create_app(settings)
+    config = server_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    verify_tls_files(config)
+    scheme = "https" if tls_cert else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    console.print(f"ClearCutout is running at {scheme}://{shown_host}:{port}/  (Ctrl+C stops)")
+    console.print(f"Data directory: {settings.data_dir}")
+    uvicorn.Server(config).run()
+
+
+def db_upgrade() -> None:
+    """Create or migrate the database to this version's schema."""
+    settings = get_settings()
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    console.print("Database is up to date.")
+
+
+def users_create(
+    email: Annotated[str, typer.Argument(help="Email address of the new account.")],
+    name: Annotated[str, typer.Option("--name", help="The person's name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    region: Annotated[str | None, typer.Option(help="Data region (default: settings).")] = None,
+) -> None:
+    """Create a verified account."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _unit_of_work() as ctx:
+        user = accounts.create_user_as_operator(
+            ctx, email=email, name=name, password=password, region=region
+        )
+        user_id = user.id
+    console.print(f"Created account {user_id}.")
+
+
+def users_list() -> None:
+    """List the accounts (decrypted for the operator)."""
+    with _unit_of_work() as ctx:
+        profiles = accounts.list_users(ctx)
+    table = Table("id", "email", "name", "region", "verified", "created")
+    for profile in profiles:
+        table.add_row(
+            profile.id,
+            profile.email,
+            profile.name,
+            profile.region,
+            "yes" if profile.email_verified else "no",
+            profile.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+def apikeys_create(
+    email: Annotated[str, typer.Argument(help="Email address of the key's owner.")],
+    label: Annotated[str, typer.Option(help="A name to tell keys apart.")] = "cli",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="images and/or account (default: both).")
+    ] = None,
+) -> None:
+    """Create an API key and print it once."""
+    with _unit_of_work() as ctx:
+        user = accounts.get_user_by_email(ctx, email)
+        _info, raw = apikeys.create_api_key(
+            ctx, user, label=label, scopes=scope or list(apikeys.SCOPES)
+        )
+    # Only the key on stdout, so scripts can capture it.
+    console.print(raw, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the service commands to the ``clearcutout`` command."""
+    app.command("serve")(_one_line_errors(serve))
+    db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+    db_app.command("upgrade")(_one_line_errors(db_upgrade))
+    app.add_typer(db_app, name="db")
+    users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+    users_app.command("create")(_one_line_errors(users_create))
+    users_app.command("list")(_one_line_errors(users_list))
+    app.add_typer(users_app, name="users")
+    keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+    keys_app.command("create")(_one_line_errors(apikeys_create))
+    app.add_typer(keys_app, name="apikeys")

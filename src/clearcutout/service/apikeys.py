@@ -1,0 +1,125 @@
+"""API keys: ``cck_<prefix>_<secret>``, shown once, stored as a SHA-256 of the whole key.
+
+Keys are high-entropy random strings, so a fast hash is enough (no password stretching).
+The prefix is unique and shown in lists so people can tell keys apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from clearcutout.db.models import ApiKey, User
+from clearcutout.service.context import ServiceContext
+from clearcutout.service.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+SCOPES: tuple[str, ...] = ("images", "account")
+KEY_PREFIX = "cck"
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: str
+    prefix: str
+    label: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def _hash(raw: str) -> bytes:
+    return hashlib.sha256(raw.encode()).digest()
+
+
+def _info(row: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=row.id,
+        prefix=row.prefix,
+        label=row.label,
+        scopes=tuple(row.scopes.split()),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def create_api_key(
+    ctx: ServiceContext, user: User, *, label: str, scopes: list[str]
+) -> tuple[ApiKeyInfo, str]:
+    """Create a key; returns its description and the full key (never retrievable again)."""
+    chosen = sorted(set(scopes), key=SCOPES.index) if set(scopes) <= set(SCOPES) else None
+    if not chosen:
+        raise ValidationError("Choose at least one valid scope.", field="scopes")
+    label = label.strip()
+    if len(label) > 64:
+        raise ValidationError("Use at most 64 characters for the label.", field="label")
+    prefix = f"{KEY_PREFIX}_{secrets.token_hex(4)}"
+    raw = f"{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(
+        user_id=user.id,
+        prefix=prefix,
+        key_hash=_hash(raw),
+        label=label,
+        scopes=" ".join(chosen),
+        created_at=ctx.now(),
+    )
+    ctx.db.add(row)
+    ctx.db.flush()
+    log.info("apikey.created user_id=%s apikey_id=%s", user.id, row.id)
+    return _info(row), raw
+
+
+def list_api_keys(ctx: ServiceContext, user: User) -> list[ApiKeyInfo]:
+    rows = ctx.db.scalars(
+        select(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.created_at.desc())
+    )
+    return [_info(row) for row in rows]
+
+
+def revoke_api_key(ctx: ServiceContext, user: User, key_id: str) -> None:
+    row = ctx.db.get(ApiKey, key_id)
+    if row is None or row.user_id != user.id or row.revoked_at is not None:
+        raise NotFoundError("No such API key.")
+    row.revoked_at = ctx.now()
+    log.info("apikey.revoked user_id=%s apikey_id=%s", user.id, key_id)
+
+
+def authenticate_api_key(ctx: ServiceContext, raw: str, *, scope: str) -> User:
+    """The owner of a valid, unrevoked key that carries ``scope``."""
+    parts = raw.strip().split("_")
+    invalid = AuthenticationError("Invalid API key.", code="invalid_api_key")
+    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+        raise invalid
+    row = ctx.db.scalar(select(ApiKey).where(ApiKey.prefix == f"{parts[0]}_{parts[1]}"))
+    if (
+        row is None
+        or row.revoked_at is not None
+        or not hmac.compare_digest(row.key_hash, _hash(raw.strip()))
+    ):
+        raise invalid
+    if scope not in row.scopes.split():
+        raise PermissionDeniedError(
+            "This API key lacks the scope %(scope)s.", params={"scope": scope}
+        )
+    now = ctx.now()
+    if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
+        row.last_used_at = now
+    user = ctx.db.get(User, row.user_id)
+    if user is None:
+        raise invalid
+    return user

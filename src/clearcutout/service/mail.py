@@ -1,0 +1,172 @@
+"""Email: rendering (text + HTML, English and German), the outbox and delivery.
+
+Services queue :class:`OutgoingEmail` on the context's :class:`Outbox`; the boundary
+delivers them only after its transaction committed (no mail about a rolled-back change).
+Delivery is SMTP when ``smtp.host`` is set, otherwise a ``.eml`` file in
+``data_dir/outbox`` (the embedded default), announced in the log by path only.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from clearcutout.config import Settings
+from clearcutout.errors import ClearCutoutError
+from clearcutout.service.i18n import gettext_for
+
+log = logging.getLogger(__name__)
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    keep_trailing_newline=True,
+)
+
+
+class MailDeliveryError(ClearCutoutError):
+    code = "mail_delivery_failed"
+    title = "Email could not be sent"
+    http_status = 502
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """A rendered message; ``kind`` names the template for logs (never the recipient)."""
+
+    kind: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    lang: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outbox:
+    """Messages waiting for the boundary's commit."""
+
+    messages: list[OutgoingEmail] = field(default_factory=list)
+
+    def add(self, message: OutgoingEmail) -> None:
+        self.messages.append(message)
+
+    def take(self) -> list[OutgoingEmail]:
+        messages, self.messages = self.messages, []
+        return messages
+
+
+def render_email(
+    *,
+    kind: str,
+    lang: str,
+    to: str,
+    subject: str,
+    greeting_name: str | None,
+    paragraphs: list[str],
+    action_url: str | None = None,
+    action_label: str | None = None,
+    params: dict[str, str | int] | None = None,
+) -> OutgoingEmail:
+    """Render one message from English source strings, translated into ``lang``.
+
+    ``subject``, ``paragraphs`` and ``action_label`` are gettext msgids, filled with
+    ``params`` after translation.
+    """
+    translator = gettext_for(lang)
+    _ = translator.gettext
+    values = params or {}
+
+    def tr(text: str) -> str:
+        return _(text) % values if values else _(text)
+
+    context = {
+        "lang": lang,
+        "_": _,
+        "greeting": (_("Hello %(name)s,") % {"name": greeting_name})
+        if greeting_name
+        else _("Hello,"),
+        "paragraphs": [tr(paragraph) for paragraph in paragraphs],
+        "action_url": action_url,
+        "action_label": tr(action_label) if action_label else None,
+        "subject": tr(subject),
+    }
+    return OutgoingEmail(
+        kind=kind,
+        to=to,
+        subject=tr(subject),
+        text=_templates.get_template("email.txt").render(context),
+        html=_templates.get_template("email.html").render(context),
+        lang=lang,
+    )
+
+
+def build_message(settings: Settings, outgoing: OutgoingEmail) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.smtp.from_address
+    message["To"] = outgoing.to
+    message["Subject"] = outgoing.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="clearcutout.local")
+    message["Content-Language"] = outgoing.lang
+    for name, value in outgoing.headers.items():
+        message[name] = value
+    message.set_content(outgoing.text)
+    message.add_alternative(outgoing.html, subtype="html")
+    return message
+
+
+def deliver(settings: Settings, messages: list[OutgoingEmail]) -> None:
+    """Send ``messages`` by SMTP, or write them to the outbox folder."""
+    for outgoing in messages:
+        message = build_message(settings, outgoing)
+        if settings.smtp.host:
+            _send_smtp(settings, message)
+            log.info("mail.sent kind=%s lang=%s", outgoing.kind, outgoing.lang)
+        else:
+            path = _write_file(settings, message)
+            log.info("mail.written kind=%s lang=%s path=%s", outgoing.kind, outgoing.lang, path)
+
+
+def _send_smtp(settings: Settings, message: EmailMessage) -> None:
+    smtp = settings.smtp
+    assert smtp.host is not None
+    try:
+        client: smtplib.SMTP
+        if smtp.implicit_tls:
+            client = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=smtp.timeout_s, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+        with client:
+            if smtp.starttls:
+                client.starttls(context=ssl.create_default_context())
+            if smtp.username and smtp.password:
+                client.login(smtp.username, smtp.password.get_secret_value())
+            client.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailDeliveryError("The email could not be sent; try again later.") from exc
+
+
+def outbox_dir(settings: Settings) -> Path:
+    return settings.data_dir / "outbox"
+
+
+def _write_file(settings: Settings, message: EmailMessage) -> Path:
+    folder = outbox_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    path = folder / f"{stamp}.eml"
+    path.write_bytes(message.as_bytes())
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,85 @@
+"""Attempt counting per account and per client, stored in the database (works across
+replicas). Subjects are HMACs, so the table holds neither emails nor IP addresses.
+
+The account subject is derived from the typed email, whether or not an account exists,
+so throttling behaves the same for unknown addresses and reveals nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from clearcutout.db.models import ThrottleEvent
+from clearcutout.service.context import ServiceContext
+from clearcutout.service.errors import ThrottledError
+
+TOO_MANY = "Too many attempts. Please wait %(minutes)s minutes and try again."
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is counted: ``kind`` (``account``/``ip``), the raw value, and its limit."""
+
+    kind: str
+    value: str
+    limit: int
+
+
+def _subject_hash(ctx: ServiceContext, action: str, subject: Subject) -> bytes:
+    return ctx.keyring.sign("throttle", f"{action}:{subject.kind}:{subject.value}".encode())
+
+
+def ensure_allowed(ctx: ServiceContext, action: str, subjects: list[Subject]) -> None:
+    """Raise :class:`ThrottledError` when any subject reached its limit in the window."""
+    window = timedelta(minutes=ctx.settings.throttle.window_minutes)
+    since = ctx.now() - window
+    for subject in subjects:
+        if not subject.value:
+            continue
+        count = ctx.db.scalar(
+            select(func.count())
+            .select_from(ThrottleEvent)
+            .where(
+                ThrottleEvent.action == action,
+                ThrottleEvent.subject == _subject_hash(ctx, action, subject),
+                ThrottleEvent.created_at > since,
+            )
+        )
+        if (count or 0) >= subject.limit:
+            raise ThrottledError(
+                TOO_MANY,
+                retry_after_s=int(window.total_seconds()),
+                params={"minutes": ctx.settings.throttle.window_minutes},
+            )
+
+
+def record(ctx: ServiceContext, action: str, subjects: list[Subject]) -> None:
+    """Count one attempt for each subject, pruning that subject's expired events."""
+    since = ctx.now() - timedelta(minutes=ctx.settings.throttle.window_minutes)
+    for subject in subjects:
+        if not subject.value:
+            continue
+        digest = _subject_hash(ctx, action, subject)
+        ctx.db.execute(
+            delete(ThrottleEvent).where(
+                ThrottleEvent.action == action,
+                ThrottleEvent.subject == digest,
+                ThrottleEvent.created_at <= since,
+            )
+        )
+        ctx.db.add(ThrottleEvent(action=action, subject=digest, created_at=ctx.now()))
+    ctx.db.flush()
+
+
+def clear(ctx: ServiceContext, action: str, subjects: list[Subject]) -> None:
+    """Forget the counted attempts (e.g. an account's failed logins after a success)."""
+    for subject in subjects:
+        ctx.db.execute(
+            delete(ThrottleEvent).where(
+                ThrottleEvent.action == action,
+                ThrottleEvent.subject == _subject_hash(ctx, action, subject),
+            )
+        )

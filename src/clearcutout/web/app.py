@@ -1,0 +1,76 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from clearcutout.config import Settings, get_settings
+from clearcutout.crypto import Keyring
+from clearcutout.db import check_migrated, create_db_engine, session_factory
+from clearcutout.service.errors import PermissionDeniedError
+from clearcutout.web.boundary import WebServices
+from clearcutout.web.errors import install_error_handlers
+from clearcutout.web.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SecurityMiddleware,
+    csrf_tokens_match,
+)
+
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class CsrfError(PermissionDeniedError):
+    code = "csrf_failed"
+    title = "Request forgery check failed"
+
+
+async def csrf_guard(request: Request) -> None:
+    """Reject a state-changing request authenticated by cookie without the CSRF echo."""
+    if request.method not in _UNSAFE or request.headers.get("x-api-key"):
+        return
+    submitted = request.headers.get(CSRF_HEADER)
+    if submitted is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get(CSRF_FIELD)
+        submitted = value if isinstance(value, str) else None
+    keyring = request.app.state.services.keyring
+    if not csrf_tokens_match(keyring, request.cookies.get(CSRF_COOKIE), submitted):
+        raise CsrfError(
+            "This form has expired or was not sent from ClearCutout. Reload the page and try again."
+        )
+
+
+def create_app(settings: Settings | None = None, *, check_database: bool = True) -> FastAPI:
+    """Build the app; refuses (``DatabaseNotMigratedError``) on an un-migrated database."""
+    from clearcutout.web.routes import account, api, auth, pages
+
+    settings = settings or get_settings()
+    engine = create_db_engine(settings.effective_database_url)
+    if check_database:
+        check_migrated(engine)
+    keyring = Keyring.from_settings(settings)
+    app = FastAPI(
+        title="ClearCutout",
+        version="0.1.0",
+        # Swagger UI loads from a CDN, which the CSP forbids; issue 5 serves it locally.
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(csrf_guard)],
+    )
+    app.state.services = WebServices(
+        settings=settings, engine=engine, sessions=session_factory(engine), keyring=keyring
+    )
+    app.add_middleware(SecurityMiddleware, keyring=keyring)
+    install_error_handlers(app)
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )
+    for module in (pages, auth, account, api):
+        app.include_router(module.router)
+    return app

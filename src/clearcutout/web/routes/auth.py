@@ -1,0 +1,202 @@
+"""Sign-up, email verification, login, logout and password reset pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from clearcutout.service import accounts, sessions
+from clearcutout.service.errors import ServiceError
+from clearcutout.service.policy import current_policy
+from clearcutout.web.boundary import client_ip, unit_of_work
+from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
+from clearcutout.web.security import (
+    SESSION_COOKIE,
+    csrf_cookie_header,
+    new_csrf_token,
+)
+
+router = APIRouter()
+
+
+def _tls(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _form_error(
+    request: Request, template: str, error: ServiceError, context: dict[str, Any]
+) -> Response:
+    status = error.http_status if error.http_status < 500 else 400
+    response = render(
+        request,
+        template,
+        {
+            **context,
+            "error": error_text(error, choose_language(request, None)),
+            "error_field": getattr(error, "field", None),
+        },
+        status_code=status,
+    )
+    retry_after = getattr(error, "retry_after_s", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _signup_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    settings = request.app.state.services.settings
+    return {
+        "regions": settings.regions,
+        "policy": current_policy(),
+        "values": values,
+        "minimum_age": settings.minimum_age_years,
+        "default_region": settings.default_region,
+    }
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_form(request: Request) -> Response:
+    """The sign-up form."""
+    return render(request, "signup.html", _signup_context(request, {}))
+
+
+@router.post("/signup", response_class=HTMLResponse)
+def signup_submit(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    region: Annotated[str, Form()] = "",
+    accept_policy: Annotated[str | None, Form()] = None,
+    age: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Create an account; under the minimum age nothing is stored."""
+    lang = choose_language(request, None)
+    form = accounts.SignUp(
+        email=email,
+        name=name,
+        password=password,
+        region=region,
+        accepted_policy_version=accept_policy,
+        at_least_minimum_age={"adult": True, "child": False}.get(age or ""),
+        lang=lang,
+    )
+    try:
+        with unit_of_work(request) as ctx:
+            accounts.sign_up(ctx, form, client_ip=client_ip(request))
+    except ServiceError as error:
+        keep = {} if error.code == "age_requirement" else {"email": email, "name": name}
+        return _form_error(
+            request, "signup.html", error, _signup_context(request, {**keep, "region": region})
+        )
+    return render(request, "message.html", {"kind": "signup_done"})
+
+
+@router.get("/verify-email", response_class=HTMLResponse)
+def verify(request: Request, token: str = "") -> Response:
+    """Confirm an email address from the emailed link."""
+    try:
+        with unit_of_work(request) as ctx:
+            accounts.verify_email(ctx, token)
+    except ServiceError as error:
+        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
+    return render(request, "message.html", {"kind": "verified"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    """The login form."""
+    return render(request, "login.html", {"values": {}})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """Sign in: a new session (the old one, if any, is ended), fresh CSRF token."""
+    try:
+        with unit_of_work(request) as ctx:
+            user = accounts.authenticate(
+                ctx, email=email, password=password, client_ip=client_ip(request)
+            )
+            sessions.end_session(ctx, request.cookies.get(SESSION_COOKIE))
+            token = sessions.create_session(
+                ctx, user, client_label=sessions.describe_client(request.headers.get("user-agent"))
+            )
+            theme, lang = user.theme, user.lang
+    except ServiceError as error:
+        return _form_error(request, "login.html", error, {"values": {"email": email}})
+    tls = _tls(request)
+    response = RedirectResponse("/account", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=request.app.state.services.settings.session_absolute_days * 86400,
+        path="/",
+        httponly=True,
+        secure=tls,
+        samesite="lax",
+    )
+    response.headers.append(
+        "Set-Cookie",
+        csrf_cookie_header(new_csrf_token(request.app.state.services.keyring), tls=tls),
+    )
+    set_preference_cookies(response, theme=theme, lang=lang, tls=tls)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    """Sign out: the server-side session ends and the cookie is removed."""
+    with unit_of_work(request) as ctx:
+        sessions.end_session(ctx, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=_tls(request))
+    return response
+
+
+@router.get("/password-reset", response_class=HTMLResponse)
+def reset_request_form(request: Request) -> Response:
+    """Ask for a password-reset link."""
+    return render(request, "reset_request.html", {"values": {}})
+
+
+@router.post("/password-reset", response_class=HTMLResponse)
+def reset_request_submit(request: Request, email: Annotated[str, Form()] = "") -> Response:
+    """Send a reset link if the address has an account; the answer is the same if not."""
+    try:
+        with unit_of_work(request) as ctx:
+            accounts.request_password_reset(ctx, email=email, client_ip=client_ip(request))
+    except ServiceError as error:
+        return _form_error(request, "reset_request.html", error, {"values": {"email": email}})
+    return render(request, "message.html", {"kind": "reset_sent"})
+
+
+@router.get("/password-reset/confirm", response_class=HTMLResponse)
+def reset_form(request: Request, token: str = "") -> Response:
+    """Choose a new password from the emailed link."""
+    try:
+        with unit_of_work(request) as ctx:
+            accounts.check_reset_token(ctx, token)
+    except ServiceError as error:
+        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
+    return render(request, "reset_form.html", {"token": token})
+
+
+@router.post("/password-reset/confirm", response_class=HTMLResponse)
+def reset_submit(
+    request: Request,
+    token: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """Set the new password; every session of the account ends."""
+    try:
+        with unit_of_work(request) as ctx:
+            accounts.reset_password(ctx, token=token, new_password=password)
+    except ServiceError as error:
+        return _form_error(request, "reset_form.html", error, {"token": token})
+    return render(request, "message.html", {"kind": "reset_done"})

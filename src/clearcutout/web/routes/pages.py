@@ -1,0 +1,79 @@
+"""Public pages: home, privacy policy, cookie notice, preferences switch, health."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from clearcutout.db.models import User
+from clearcutout.service import accounts
+from clearcutout.service.errors import ValidationError
+from clearcutout.service.i18n import normalise_language
+from clearcutout.service.policy import current_policy
+from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.web.rendering import (
+    choose_language,
+    choose_theme,
+    render,
+    set_preference_cookies,
+)
+
+router = APIRouter()
+
+
+def _user(request: Request) -> User | None:
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        return principal.user if principal else None
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    """What ClearCutout does."""
+    return render(request, "home.html", user=_user(request))
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request) -> Response:
+    """The privacy policy in force, with its "last updated" date."""
+    return render(request, "privacy.html", {"policy": current_policy()}, user=_user(request))
+
+
+@router.get("/cookies", response_class=HTMLResponse)
+def cookies(request: Request) -> Response:
+    """The cookie notice: exactly the cookies this installation sets."""
+    return render(request, "cookies.html", user=_user(request))
+
+
+@router.post("/preferences")
+def preferences(
+    request: Request,
+    theme: Annotated[str | None, Form()] = None,
+    lang: Annotated[str | None, Form()] = None,
+    next_path: Annotated[str, Form(alias="next")] = "/",
+) -> Response:
+    """Change theme and language: in the profile when signed in, always in the cookies."""
+    if lang is not None and normalise_language(lang) is None:
+        raise ValidationError("Choose a valid language.", field="lang")
+    if theme is not None and theme not in accounts.THEMES:
+        raise ValidationError("Choose a valid theme.", field="theme")
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        user = principal.user if principal else None
+        if user is not None:
+            accounts.set_preferences(ctx, user, theme=theme, lang=lang)
+        chosen_theme = theme or choose_theme(request, user)
+        chosen_lang = lang or choose_language(request, user)
+    target = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    set_preference_cookies(
+        response, theme=chosen_theme, lang=chosen_lang, tls=request.url.scheme == "https"
+    )
+    return response
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,196 @@
+"""Shared fixtures: settings in a temporary data dir, migrated databases (SQLite and the
+real PostgreSQL), a real SMTP server (aiosmtpd) and the web app.
+
+PostgreSQL is expected at 127.0.0.1:5432 (trust auth, user ``postgres``, database
+``test``); each run works in a fresh schema that is dropped at the end. In CI
+(``CI=true``) a missing server fails the test; elsewhere it is skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from clearcutout.config import Settings, SmtpSettings
+from clearcutout.crypto import Keyring
+from clearcutout.db import create_db_engine, session_factory, upgrade
+from clearcutout.db.models import Base
+from clearcutout.service.context import ServiceContext
+
+PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing_service(reason: str) -> None:
+    """Fail in CI (a missing service there is a broken setup), skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+def fast_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for tests: a private data dir and cheap argon2 parameters."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "base_url": "http://127.0.0.1:8000",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A fresh, migrated schema in the PostgreSQL ``test`` database, for this run."""
+    try:
+        admin = create_engine(PG_SERVER_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception as exc:
+        missing_service(f"PostgreSQL at 127.0.0.1:5432 (database test) is not reachable: {exc}")
+        raise AssertionError("unreachable") from exc
+    schema = f"cc_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_SERVER_URL}?options=-csearch_path%3D{schema}"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: a SQLite file, then the real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'clearcutout.sqlite3'}"
+        engine = create_db_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("pg_schema_url")
+    yield url
+    engine = create_db_engine(url)
+    _truncate_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return fast_settings(tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def db_engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_db_engine(settings.effective_database_url)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class Services:
+    """Opens service contexts like a request boundary would (commit per unit of work)."""
+
+    settings: Settings
+    engine: Engine
+    keyring: Keyring
+    sent: list[Any] = field(default_factory=list)
+
+    def context(self) -> ServiceContext:
+        return ServiceContext(
+            db=session_factory(self.engine)(), settings=self.settings, keyring=self.keyring
+        )
+
+
+@pytest.fixture
+def services(settings: Settings, db_engine: Engine) -> Services:
+    return Services(settings=settings, engine=db_engine, keyring=Keyring.from_settings(settings))
+
+
+# ----------------------------------------------------------------------------- SMTP
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class SmtpServer:
+    """A real SMTP server on loopback that keeps what it receives."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def settings(self) -> SmtpSettings:
+        return SmtpSettings(host=self.host, port=self.port, from_address="cc@example.test")
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[EmailMessage]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.messages) >= count, timeout=timeout_s)
+            assert len(self.messages) >= count, f"expected {count} emails, got {self.messages}"
+            return list(self.messages)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    from aiosmtpd.controller import Controller
+
+    server = SmtpServer(host="127.0.0.1", port=free_port())
+
+    class Handler:
+        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            with server.arrived:
+                server.messages.append(message)
+                server.arrived.notify_all()
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname=server.host, port=server.port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+def email_text(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    content: str = body.get_content()
+    return content

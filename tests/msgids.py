@@ -1,0 +1,67 @@
+"""Finds every user-facing English string (gettext msgid) in the web and service code.
+
+Templates: ``_("…")`` calls. Python: ``_()`` calls, the first argument of ``…Error(…)``
+constructors, the ``subject``/``paragraphs``/``action_label`` of emails, and the
+module-level message tables (``NOTICES``, ``TOO_MANY``, ``WRONG_CREDENTIALS``).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from pathlib import Path
+
+import clearcutout
+
+PACKAGE = Path(clearcutout.__file__).parent
+_TEMPLATE_CALL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)""")
+_NAMED_CONSTANTS = {"NOTICES", "TOO_MANY", "WRONG_CREDENTIALS", "title", "titles"}
+_EMAIL_KEYWORDS = {"subject", "action_label", "paragraphs"}
+
+
+def _strings(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [s for element in node.elts for s in _strings(element)]
+    if isinstance(node, ast.Dict):
+        return [s for value in node.values if value is not None for s in _strings(value)]
+    return []
+
+
+def python_msgids(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", "")
+            is_ours = name.endswith("Error") and not hasattr(builtins, name)
+            if (name in {"_", "gettext"} or is_ours) and node.args:
+                found.update(_strings(node.args[0]))
+            for keyword in node.keywords:
+                if keyword.arg in _EMAIL_KEYWORDS:
+                    found.update(_strings(keyword.value))
+        elif isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) in _NAMED_CONSTANTS for t in node.targets
+        ):
+            found.update(_strings(node.value))
+    return found
+
+
+def template_msgids(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    return {double or single for double, single in _TEMPLATE_CALL.findall(text)}
+
+
+def all_msgids() -> set[str]:
+    ids: set[str] = set()
+    for path in (PACKAGE / "web").rglob("*.html"):
+        ids |= template_msgids(path)
+    for path in (PACKAGE / "service" / "templates").rglob("*"):
+        ids |= template_msgids(path)
+    for folder in ("web", "service"):
+        for path in (PACKAGE / folder).rglob("*.py"):
+            ids |= python_msgids(path)
+    # Values chosen from data rather than literals in code.
+    ids |= {"Light", "Dark", "System", "European Union", "United States", "Error"}
+    return {msgid for msgid in ids if msgid.strip() and any(c.isalpha() for c in msgid)}
