@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## make run: the main job (until the web app lands: fetch the default model, show a cutout)
 run: $(STAMP)
-	$(BIN)/clearcutout demo
+	$(BIN)/clearcutout db upgrade && $(BIN)/clearcutout serve
 
 ## make test: lint, type-check and the whole test suite (fetches U²-Netp for the tests)
 test: $(STAMP) chromium

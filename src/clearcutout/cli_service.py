@@ -43,7 +43,7 @@ def _one_line_errors(function: Callable[P, R]) -> Callable[P, R]:
         try:
             return function(*args, **kwargs)
         except ClearCutoutError as exc:
-            errors.print(f"[red]Error:[/red] {exc.message}", highlight=False)
+            errors.print(f"[red]Error:[/red] {exc.message}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -125,9 +125,9 @@ def users_list() -> None:
     """List the accounts (decrypted for the operator)."""
     with _unit_of_work() as ctx:
         profiles = accounts.list_users(ctx)
-    table = Table("id", "email", "name", "region", "verified", "created")
-    for profile in profiles:
-        table.add_row(
+    columns = ("id", "email", "name", "region", "verified", "created")
+    rows = [
+        (
             profile.id,
             profile.email,
             profile.name,
@@ -135,6 +135,16 @@ def users_list() -> None:
             "yes" if profile.email_verified else "no",
             profile.created_at.strftime("%Y-%m-%d %H:%M"),
         )
+        for profile in profiles
+    ]
+    if not console.is_terminal:
+        # Piped: tab-separated lines for scripts, never wrapped.
+        for row in (columns, *rows):
+            console.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
