@@ -10,6 +10,7 @@ what comes out is pixels only.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -53,17 +54,43 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
     if not data:
         raise EmptyImageError("The file is empty (0 bytes).")
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Pillow warns from 89 MP on while opening; our own limit is checked right after.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
         raise UnsupportedImageError(
             "The file is not an image we can read (supported: JPEG, PNG, WebP, TIFF, BMP, "
             "GIF, HEIC/HEIF, AVIF)."
         ) from exc
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"The image has too many pixels: {exc}") from exc
+        raise _bomb_error(exc, max_pixels=max_pixels) from exc
     except OSError as exc:
-        raise TruncatedImageError(f"The image could not be read: {exc}") from exc
+        raise TruncatedImageError(f"The image could not be read: {_one_line(exc)}") from exc
     return decode_pil(image, max_pixels=max_pixels)
+
+
+def _bomb_error(exc: Image.DecompressionBombError, *, max_pixels: int) -> ImageTooLargeError:
+    """Pillow refuses over 2 × MAX_IMAGE_PIXELS at open time, before our own limit is asked."""
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    if found is None:
+        return ImageTooLargeError(
+            f"The image has too many pixels; the limit is {_megapixels(max_pixels)} megapixels."
+        )
+    pixels, ceiling = int(found.group(1)), int(found.group(2))
+    return ImageTooLargeError(
+        f"The image is {pixels / 1e6:.1f} megapixels; the limit is "
+        f"{_megapixels(min(max_pixels, ceiling))} megapixels."
+    )
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.3g}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """A third-party message (libheif's ends in a newline) squeezed onto one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
@@ -84,9 +111,9 @@ def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
             image.load()
             image = ImageOps.exif_transpose(image) or image
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"The image has too many pixels: {exc}") from exc
+        raise _bomb_error(exc, max_pixels=max_pixels) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        message = str(exc)
+        message = _one_line(exc)
         if "truncated" in message or "broken" in message or "premature" in message.lower():
             raise TruncatedImageError(
                 "The image is truncated: the file ends before its pixels do."
@@ -105,7 +132,7 @@ def check_pixel_limit(width: int, height: int, *, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f"The image is {width}×{height} = {width * height / 1e6:.1f} megapixels; the limit "
-            f"is {max_pixels / 1e6:.0f} megapixels."
+            f"is {_megapixels(max_pixels)} megapixels."
         )
 
 
@@ -134,8 +161,15 @@ def _to_srgb(image: Image.Image) -> Image.Image:
         return image
 
 
+def _has_alpha(image: Image.Image) -> bool:
+    # A PNG tRNS chunk makes one palette entry, grey level or RGB colour transparent.
+    return image.mode in ("RGBA", "LA", "PA") or (
+        image.mode in ("P", "L", "RGB") and "transparency" in image.info
+    )
+
+
 def _alpha_of(image: Image.Image) -> NDArray[np.uint8] | None:
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if _has_alpha(image):
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint8)
         if alpha.min() == 255:
@@ -154,7 +188,7 @@ def _rgb_of(image: Image.Image) -> NDArray[np.uint8]:
             top = max(float(values.max()), 1.0) if values.max() > 1.0 else 1.0
         grey = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+    if _has_alpha(image):
         # Fully transparent pixels carry arbitrary colour; show the model white there.
         rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)
         alpha = rgba[:, :, 3:4].astype(np.uint16)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -116,7 +117,7 @@ class ModelStore:
         models = []
         for spec in REGISTRY.values():
             path = self.path_for(spec)
-            cached = self._sidecar_matches(path)
+            cached = self._sidecar_matches(spec, path)
             size = path.stat().st_size if cached else spec.size_bytes
             models.append(CachedModel(spec, path, cached, size))
         return models
@@ -130,7 +131,7 @@ class ModelStore:
     def ensure_spec(self, spec: ModelSpec, *, progress: ProgressCallback = _no_progress) -> Path:
         """As :meth:`ensure`, for any spec (the registry's or one built by a caller)."""
         path = self.path_for(spec)
-        if self._sidecar_matches(path):
+        if self._sidecar_matches(spec, path):
             return path
         with self._model_lock(spec.name):
             if self._verified(spec, path):
@@ -158,6 +159,8 @@ class ModelStore:
                 continue
             except (
                 OSError,
+                # Not an OSError: a reply that is not HTTP, or a chunked body cut short.
+                http.client.HTTPException,
                 subprocess.SubprocessError,
                 tarfile.TarError,
                 zipfile.BadZipFile,
@@ -299,7 +302,7 @@ class ModelStore:
 
     def _verified(self, spec: ModelSpec, path: Path) -> bool:
         """True if ``path`` matches one of the spec's checksums (hashing it if needed)."""
-        if self._sidecar_matches(path):
+        if self._sidecar_matches(spec, path):
             return True
         if not path.is_file():
             return False
@@ -321,14 +324,19 @@ class ModelStore:
     def _sidecar_path(self, path: Path) -> Path:
         return path.with_name(f".{path.name}.verified.json")
 
-    def _sidecar_matches(self, path: Path) -> bool:
+    def _sidecar_matches(self, spec: ModelSpec, path: Path) -> bool:
         try:
             stat = path.stat()
             recorded = json.loads(self._sidecar_path(path).read_text())
         except (OSError, ValueError):
             return False
+        # The digest must still be one the spec expects: when the registry moves a model to
+        # new weights (new checksum), the old verified file must not be handed out.
+        expected = {_source_digest(source) for source in spec.sources}
         return bool(
-            recorded.get("size") == stat.st_size and recorded.get("mtime_ns") == stat.st_mtime_ns
+            recorded.get("size") == stat.st_size
+            and recorded.get("mtime_ns") == stat.st_mtime_ns
+            and recorded.get("digest") in expected
         )
 
     def _write_sidecar(self, path: Path, digest: str) -> None:
@@ -401,4 +409,5 @@ def _short_reason(exc: BaseException) -> str:
         return stderr[-1] if stderr else f"exit status {exc.returncode}"
     if isinstance(exc, subprocess.TimeoutExpired):
         return "timed out"
-    return str(exc) or type(exc).__name__
+    # Error texts can carry what a server sent (CR/LF included); the message stays one line.
+    return " ".join(str(exc).split()) or type(exc).__name__
