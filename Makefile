@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## make run: the main job (until the web app lands: fetch the default model, show a cutout)
+## make run: the web app on the embedded default (SQLite, local storage, in-process executor)
 run: $(STAMP)
-	$(BIN)/clearcutout db upgrade && $(BIN)/clearcutout serve
+	$(BIN)/clearcutout models pull $${CLEARCUTOUT_DEFAULT_MODEL:-u2net}
+	$(BIN)/clearcutout db upgrade
+	$(BIN)/clearcutout serve
 
 ## make test: lint, type-check and the whole test suite (fetches U²-Netp for the tests)
 test: $(STAMP) chromium
