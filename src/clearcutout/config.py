@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import BaseModel, Field, SecretStr
@@ -30,12 +30,19 @@ def _default_data_dir() -> Path:
 
 
 class RegionSettings(BaseModel):
-    """One data-residency region. The images work adds its storage URL and queue here."""
+    """One data-residency region: its label, master key, object storage and job queue."""
 
     label: str
     # Base64 of 32 random bytes; when unset, generated once and kept in the secrets file
     # under ``data_dir`` (embedded default). See ``clearcutout.crypto``.
     master_key: SecretStr | None = None
+    # ``file:///abs/path`` or ``s3://bucket/prefix?endpoint=…&region=…``; when unset, a
+    # directory ``data_dir/storage/<region>``. Credentials never go in the URL.
+    storage_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # Queue that scale-out workers of this region consume (Celery); default: the region name.
+    queue: str | None = None
 
 
 def _default_regions() -> dict[str, RegionSettings]:
@@ -117,6 +124,22 @@ class Settings(EngineSettings):
     argon2_memory_kib: int = 65536
     minimum_age_years: int = 13
     default_language: str = "en"
+
+    # Images (issue 5).
+    # Originals and results are deleted this many days after upload.
+    retention_days: int = Field(default=30, ge=1)
+    # ``local``: jobs run in the app process from the database queue; ``none``: this
+    # process only accepts jobs (another process or worker runs them).
+    executor: Literal["local", "none"] = "local"
+    # Jobs run at once by the local executor; 0 = size to the machine.
+    worker_threads: int = Field(default=0, ge=0)
+    # A claimed job is someone else's for this long unless its worker renews the lease;
+    # a job whose worker died is queued again when its lease runs out.
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    # How often an idle worker looks for jobs queued by other processes.
+    job_poll_seconds: float = Field(default=2.0, gt=0)
+    # Attempts before a job that keeps failing for transient reasons is marked failed.
+    job_max_attempts: int = Field(default=3, ge=1)
 
     @property
     def effective_database_url(self) -> str:

@@ -8,16 +8,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -27,8 +33,10 @@ __all__ = [
     "AuthSession",
     "Base",
     "EmailToken",
+    "Job",
     "PolicyAcceptance",
     "ThrottleEvent",
+    "UsageDaily",
     "User",
     "UserKey",
     "new_id",
@@ -183,3 +191,68 @@ class ThrottleEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     subject: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """One image job. ``status`` changes only through ``service.jobs`` (state machine).
+
+    The original file name is personal data: stored only sealed with the owner's key. The
+    objects (original, result) live in the region's storage under ``*_key``, each sealed
+    with its own data key (``service.objects``).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_queue", "status", "region", "created_at"),
+        Index("ix_jobs_owner_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    region: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    original_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    original_key: Mapped[str | None] = mapped_column(String(255))
+    result_key: Mapped[str | None] = mapped_column(String(255))
+    result_width: Mapped[int | None] = mapped_column(Integer)
+    result_height: Mapped[int | None] = mapped_column(Integer)
+    foreground_top: Mapped[int | None] = mapped_column(Integer)
+    foreground_left: Mapped[int | None] = mapped_column(Integer)
+    foreground_width: Mapped[int | None] = mapped_column(Integer)
+    foreground_height: Mapped[int | None] = mapped_column(Integer)
+    timings: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(96))
+    lease_expires_at: Mapped[datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsageDaily(Base):
+    """Anonymous daily counters: no user, job, IP or file name, only what and how long.
+
+    ``seconds_le_*`` / ``seconds_gt_30`` form a processing-time histogram (each job counts
+    in the first bucket its time fits).
+    """
+
+    __tablename__ = "usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    seconds_total: Mapped[float] = mapped_column(Float, default=0.0)
+    seconds_le_0_5: Mapped[int] = mapped_column(Integer, default=0)
+    seconds_le_1: Mapped[int] = mapped_column(Integer, default=0)
+    seconds_le_2: Mapped[int] = mapped_column(Integer, default=0)
+    seconds_le_5: Mapped[int] = mapped_column(Integer, default=0)
+    seconds_le_10: Mapped[int] = mapped_column(Integer, default=0)
+    seconds_le_30: Mapped[int] = mapped_column(Integer, default=0)
+    seconds_gt_30: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -20,6 +22,7 @@ from clearcutout.web.security import (
     SecurityMiddleware,
     csrf_tokens_match,
 )
+from clearcutout.workers import create_executor
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -34,8 +37,14 @@ async def csrf_guard(request: Request) -> None:
     if request.method not in _UNSAFE or request.headers.get("x-api-key"):
         return
     submitted = request.headers.get(CSRF_HEADER)
-    if submitted is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
+    # The JSON API takes the token from the header only: parsing an upload here would
+    # spool it to a temporary file (plaintext on disk) before the route's own limits.
+    if (
+        submitted is None
+        and not request.url.path.startswith("/api/")
+        and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        )
     ):
         value = (await request.form()).get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else None
@@ -46,9 +55,19 @@ async def csrf_guard(request: Request) -> None:
         )
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the job executor for as long as the app serves."""
+    app.state.executor.start()
+    try:
+        yield
+    finally:
+        app.state.executor.stop()
+
+
 def create_app(settings: Settings | None = None, *, check_database: bool = True) -> FastAPI:
     """Build the app; refuses (``DatabaseNotMigratedError``) on an un-migrated database."""
-    from clearcutout.web.routes import account, api, auth, pages
+    from clearcutout.web.routes import account, api, auth, docs, jobs, pages
 
     settings = settings or get_settings()
     engine = create_db_engine(settings.effective_database_url)
@@ -58,19 +77,23 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     app = FastAPI(
         title="ClearCutout",
         version="0.1.0",
-        # Swagger UI loads from a CDN, which the CSP forbids; issue 5 serves it locally.
+        # FastAPI's Swagger UI loads from a CDN, which the CSP forbids: routes/docs.py
+        # serves it from the app.
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(csrf_guard)],
+        lifespan=_lifespan,
     )
+    sessions = session_factory(engine)
     app.state.services = WebServices(
-        settings=settings, engine=engine, sessions=session_factory(engine), keyring=keyring
+        settings=settings, engine=engine, sessions=sessions, keyring=keyring
     )
+    app.state.executor = create_executor(settings, sessions, keyring)
     app.add_middleware(SecurityMiddleware, keyring=keyring)
     install_error_handlers(app)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (pages, auth, account, api):
+    for module in (pages, auth, account, api, jobs, docs):
         app.include_router(module.router)
     return app
