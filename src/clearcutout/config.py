@@ -76,6 +76,30 @@ class ThrottleSettings(BaseModel):
     signup_per_ip: int = 10
 
 
+class UrlFetchSettings(BaseModel):
+    """Fetching ``image_url`` / ``bg_image_url`` (``service.fetch``): limits and one test hook."""
+
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    total_timeout_s: float = Field(default=30.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    # Test hook only: also allow loopback addresses (127.0.0.0/8, ::1) so the tests can
+    # download from a local HTTP server. Every other private address stays refused.
+    # Never enable it in production: it lets callers reach services on this machine.
+    allow_loopback: bool = False
+
+
+class RemoveBgSettings(BaseModel):
+    """The remove.bg-compatible API (``/v1.0/removebg``, ``/v1.0/account``)."""
+
+    # Requests per minute per API key (and per client IP for failed authentication).
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Credits each user may spend per calendar month (UTC); preview 0.25, larger 1.
+    monthly_credits: float = Field(default=500.0, ge=0)
+    # Model used for these requests; None = ``default_model``.
+    model: str | None = None
+
+
 class EngineSettings(BaseSettings):
     """What the cutout engine needs; usable without the web service."""
 
@@ -114,6 +138,8 @@ class Settings(EngineSettings):
     default_region: str = "eu"
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
+    url_fetch: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
+    removebg: RemoveBgSettings = Field(default_factory=RemoveBgSettings)
     session_idle_minutes: int = 120
     session_absolute_days: int = 14
     email_token_hours: int = 48

@@ -1,0 +1,420 @@
+"""Fetching images from caller-given URLs (``image_url``, ``bg_image_url``) safely.
+
+A URL from a caller must not become a way into our network (server-side request
+forgery, OWASP SSRF prevention cheat sheet). So:
+
+- only ``http`` and ``https``, no credentials in the URL;
+- the host name is resolved here, once per hop, and every address it resolves to must be
+  public: private, loopback, link-local (cloud metadata at 169.254.169.254), multicast,
+  reserved, unspecified, carrier-grade NAT (100.64.0.0/10) and unique-local IPv6 are
+  refused, as are IPv6 forms that embed such an IPv4 address (IPv4-mapped, NAT64, 6to4,
+  Teredo);
+- the connection goes to the vetted address itself, with the original host name only in
+  the ``Host`` header and in TLS (SNI and certificate check), so a second DNS answer
+  cannot swap in another address (DNS rebinding);
+- redirects are followed by hand, at most ``max_redirects``, each target vetted again;
+- the body is streamed and abandoned past the size limit; connecting, each read and the
+  whole download have their own time limits.
+
+What the bytes are is left to the decoder. Errors carry remove.bg's codes:
+``invalid_image_url`` / ``invalid_bg_image_url`` for a URL we will not fetch,
+``failed_image_download`` / ``failed_bg_download`` when fetching fails, and
+``file_too_large`` past the size limit. Logs never contain the URL or its host.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import SplitResult, urljoin, urlsplit
+
+from clearcutout.config import Settings
+from clearcutout.errors import FileTooLargeError, InputError
+
+__all__ = [
+    "FetchLimits",
+    "Purpose",
+    "UrlFetchError",
+    "address_is_public",
+    "fetch_url",
+    "limits_from",
+]
+
+log = logging.getLogger(__name__)
+
+Purpose = Literal["image", "background"]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Resolves a host name to its addresses (``socket.getaddrinfo`` by default).
+Resolver = Callable[[str, int], Sequence[str]]
+
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_CHUNK: Final = 64 * 1024
+# Networks refused beyond what ``ipaddress`` calls private/reserved/…: carrier-grade NAT
+# (RFC 6598; Alibaba's metadata service lives there) and IPv6 site-local (deprecated,
+# RFC 3879, still routed inside some networks).
+_EXTRA_BLOCKED: Final = (
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fec0::/10"),
+)
+_LOOPBACK: Final = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+# NAT64 (RFC 6052) carries an IPv4 address in its last 32 bits.
+_NAT64: Final = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_CODES: Final[dict[Purpose, tuple[str, str]]] = {
+    "image": ("invalid_image_url", "failed_image_download"),
+    "background": ("invalid_bg_image_url", "failed_bg_download"),
+}
+_PARAMETER: Final[dict[Purpose, str]] = {"image": "image_url", "background": "bg_image_url"}
+# DNS lookups run here so that they, too, obey the time limit (getaddrinfo has none).
+_resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="url-fetch-dns")
+
+
+class UrlFetchError(InputError):
+    """A URL we refuse to fetch, or a download that failed (remove.bg's codes)."""
+
+    title = "Image download failed"
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """How much and how long a download may take, and the loopback test hook."""
+
+    max_bytes: int
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 30.0
+    max_redirects: int = 5
+    allow_loopback: bool = False
+
+
+def limits_from(settings: Settings) -> FetchLimits:
+    """The limits configured in ``settings.url_fetch`` and ``max_upload_mb``."""
+    fetch = settings.url_fetch
+    return FetchLimits(
+        max_bytes=int(settings.max_upload_mb * 1024 * 1024),
+        connect_timeout_s=fetch.connect_timeout_s,
+        read_timeout_s=fetch.read_timeout_s,
+        total_timeout_s=fetch.total_timeout_s,
+        max_redirects=fetch.max_redirects,
+        allow_loopback=fetch.allow_loopback,
+    )
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it is one of the embedding forms."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's (obfuscated-decoded) address
+    if any(address in network for network in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def address_is_public(address: IPAddress, *, allow_loopback: bool = False) -> bool:
+    """Whether we may connect to ``address``: public unicast only (see the module text)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return address_is_public(embedded, allow_loopback=allow_loopback)
+    if allow_loopback and any(address in network for network in _LOOPBACK):
+        return True
+    return not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+        or any(address.version == net.version and address in net for net in _EXTRA_BLOCKED)
+    )
+
+
+def _system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One vetted hop: where to connect and what to say."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: tuple[str, ...]
+
+
+class _Fetch:
+    """One download, hop by hop, inside one overall deadline."""
+
+    def __init__(self, purpose: Purpose, limits: FetchLimits, resolver: Resolver) -> None:
+        self.purpose = purpose
+        self.limits = limits
+        self.resolver = resolver
+        self.deadline = time.monotonic() + limits.total_timeout_s
+        self.invalid_code, self.failed_code = _CODES[purpose]
+        self.parameter = _PARAMETER[purpose]
+
+    # -- errors ------------------------------------------------------------------------
+
+    def invalid(self, reason: str, detail: str) -> UrlFetchError:
+        log.info("fetch.refused purpose=%s reason=%s", self.purpose, reason)
+        return UrlFetchError(f"{self.parameter}: {detail}", code=self.invalid_code)
+
+    def failed(self, reason: str, detail: str) -> UrlFetchError:
+        log.info("fetch.failed purpose=%s reason=%s", self.purpose, reason)
+        return UrlFetchError(
+            f"{self.parameter}: the image could not be downloaded ({detail}).",
+            code=self.failed_code,
+        )
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self.failed("timeout", "took too long")
+        return left
+
+    # -- vetting -----------------------------------------------------------------------
+
+    def parse(self, url: str) -> SplitResult:
+        if not isinstance(url, str) or not url.strip():
+            raise self.invalid("empty", "give an http or https URL.")
+        try:
+            parts = urlsplit(url.strip())
+            _ = parts.port  # raises ValueError for a malformed port
+        except ValueError as exc:
+            raise self.invalid("malformed", "this is not a valid URL.") from exc
+        if parts.scheme.lower() not in ("http", "https"):
+            raise self.invalid("scheme", "only http and https URLs can be fetched.")
+        if not parts.hostname:
+            raise self.invalid("no_host", "the URL has no host.")
+        if parts.username is not None or parts.password is not None:
+            raise self.invalid("credentials", "URLs with a user name or password are refused.")
+        return parts
+
+    def resolve(self, host: str, port: int) -> tuple[str, ...]:
+        literal = _ip_literal(host)
+        if literal is not None:
+            candidates: Sequence[str] = [str(literal)]
+        else:
+            try:
+                ascii_host = host.encode("idna").decode("ascii")
+            except UnicodeError as exc:
+                raise self.invalid("bad_host", "the host name is not valid.") from exc
+            future = _resolver_pool.submit(self.resolver, ascii_host, port)
+            try:
+                candidates = future.result(timeout=min(self.remaining(), 10.0))
+            except FutureTimeoutError as exc:
+                raise self.failed("dns_timeout", "the host name did not resolve in time") from exc
+            except (OSError, UnicodeError) as exc:
+                raise self.failed("dns", "the host name does not resolve") from exc
+        addresses: list[str] = []
+        for candidate in candidates:
+            try:
+                address = ipaddress.ip_address(candidate.split("%", 1)[0])
+            except ValueError as exc:
+                raise self.failed("dns", "the host name does not resolve") from exc
+            # Every address must be public: an attacker's DNS may mix in a private one.
+            if not address_is_public(address, allow_loopback=self.limits.allow_loopback):
+                raise self.invalid(
+                    "private_address",
+                    "the host is a private, loopback, link-local or otherwise internal "
+                    "address; only public addresses can be fetched.",
+                )
+            addresses.append(str(address))
+        if not addresses:
+            raise self.failed("dns", "the host name does not resolve")
+        return tuple(dict.fromkeys(addresses))
+
+    def vet(self, url: str) -> _Target:
+        parts = self.parse(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        return _Target(scheme, host, port, path, self.resolve(host, port))
+
+    # -- transfer ----------------------------------------------------------------------
+
+    def connect(self, target: _Target) -> http.client.HTTPConnection:
+        errors: list[str] = []
+        for address in target.addresses:
+            left = self.remaining()
+            timeout = min(self.limits.connect_timeout_s, left)
+            try:
+                sock = socket.create_connection((address, target.port), timeout=timeout)
+            except OSError as exc:
+                errors.append(type(exc).__name__)
+                continue
+            try:
+                read_timeout = min(self.limits.read_timeout_s, left)
+                return _pinned_connection(target, sock, read_timeout)
+            except ssl.SSLError as exc:
+                sock.close()
+                raise self.failed("tls", "the TLS handshake failed") from exc
+            except OSError as exc:
+                sock.close()
+                errors.append(type(exc).__name__)
+        log.info("fetch.connect_failed purpose=%s errors=%s", self.purpose, ",".join(errors))
+        raise self.failed("connect", "could not connect to the host")
+
+    def get(self, target: _Target) -> tuple[int, str | None, bytes]:
+        """One request: status, ``Location`` and (for a 2xx) the body within the limits."""
+        connection = self.connect(target)
+        response: http.client.HTTPResponse | None = None
+        try:
+            connection.putrequest("GET", target.path, skip_accept_encoding=True)
+            connection.putheader("Accept", "image/*, */*;q=0.5")
+            connection.putheader("Accept-Encoding", "identity")
+            connection.putheader("User-Agent", "ClearCutout-URL-Fetch/1")
+            connection.endheaders()
+            response = connection.getresponse()
+            if response.status in _REDIRECTS:
+                return response.status, response.getheader("Location"), b""
+            if not 200 <= response.status < 300:
+                raise self.failed("status", f"the server answered HTTP {response.status}")
+            declared = (response.getheader("Content-Length") or "").strip()
+            if declared.isdigit() and int(declared) > self.limits.max_bytes:
+                raise self.too_large()
+            return response.status, None, self.read_body(response, connection)
+        except TimeoutError as exc:
+            raise self.failed("timeout", "took too long") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise self.failed("transfer", "the connection failed") from exc
+        finally:
+            # A response read until the server closes owns the socket: close both.
+            if response is not None:
+                response.close()
+            connection.close()
+
+    def read_body(
+        self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection
+    ) -> bytes:
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            if connection.sock is not None:
+                connection.sock.settimeout(min(self.limits.read_timeout_s, self.remaining()))
+            chunk = response.read1(_CHUNK)
+            if not chunk:
+                break
+            received += len(chunk)
+            if received > self.limits.max_bytes:
+                raise self.too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def too_large(self) -> FileTooLargeError:
+        log.info("fetch.failed purpose=%s reason=too_large", self.purpose)
+        limit_mb = self.limits.max_bytes / (1024 * 1024)
+        error = FileTooLargeError(
+            f"{self.parameter}: the file is larger than the limit of {limit_mb:g} MB."
+        )
+        # remove.bg answers every input problem with 400.
+        error.http_status = 400
+        return error
+
+    def run(self, url: str) -> bytes:
+        for _hop in range(self.limits.max_redirects + 1):
+            target = self.vet(url)
+            status, location, body = self.get(target)
+            if status not in _REDIRECTS:
+                return body
+            if not location:
+                raise self.failed("redirect", f"HTTP {status} without a Location")
+            url = urljoin(_url_of(target), location.strip())
+        raise self.failed("redirects", "too many redirects")
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _url_of(target: _Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{target.scheme}://{host}:{target.port}{target.path}"
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection over a socket that is already connected to the vetted address."""
+
+    def __init__(self, host: str, port: int, sock: socket.socket) -> None:
+        super().__init__(host, port)
+        self.sock = sock
+
+    def connect(self) -> None:  # the socket is connected already; never connect again
+        if self.sock is None:
+            raise http.client.NotConnected("pinned connection was closed")
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the vetted address, with SNI and certificate check for the host name."""
+
+    def __init__(self, host: str, port: int, sock: ssl.SSLSocket) -> None:
+        super().__init__(host, port)
+        self.sock = sock
+
+    def connect(self) -> None:
+        if self.sock is None:
+            raise http.client.NotConnected("pinned connection was closed")
+
+
+_TLS_CONTEXT: ssl.SSLContext | None = None
+
+
+def _tls_context() -> ssl.SSLContext:
+    global _TLS_CONTEXT  # built once: loading the CA bundle is not free
+    if _TLS_CONTEXT is None:
+        _TLS_CONTEXT = ssl.create_default_context()
+        _TLS_CONTEXT.minimum_version = ssl.TLSVersion.TLSv1_2
+    return _TLS_CONTEXT
+
+
+def _pinned_connection(
+    target: _Target, sock: socket.socket, read_timeout_s: float
+) -> http.client.HTTPConnection:
+    sock.settimeout(read_timeout_s)
+    if target.scheme == "https":
+        wrapped = _tls_context().wrap_socket(sock, server_hostname=target.host)
+        return _PinnedHTTPSConnection(target.host, target.port, wrapped)
+    return _PinnedHTTPConnection(target.host, target.port, sock)
+
+
+def fetch_url(
+    url: str,
+    *,
+    purpose: Purpose,
+    limits: FetchLimits,
+    resolver: Resolver | None = None,
+) -> bytes:
+    """Download ``url`` within ``limits``; ``purpose`` picks the error codes.
+
+    ``resolver`` replaces the system's DNS lookup (tests use it to map names).
+    """
+    started = time.monotonic()
+    body = _Fetch(purpose, limits, resolver or _system_resolver).run(url)
+    log.info(
+        "fetch.done purpose=%s bytes=%d seconds=%.3f",
+        purpose,
+        len(body),
+        time.monotonic() - started,
+    )
+    return body
