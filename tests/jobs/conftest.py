@@ -156,8 +156,12 @@ def jobs_app(settings: Settings) -> Iterator[JobsApp]:
     engine = migrated(settings)
     services = Services(settings=settings, engine=engine, keyring=Keyring.from_settings(settings))
     try:
-        with TestClient(create_app(settings)) as client:
-            yield JobsApp(client=client, services=services, settings=settings)
+        web = create_app(settings)
+        try:
+            with TestClient(web) as client:
+                yield JobsApp(client=client, services=services, settings=settings)
+        finally:
+            web.state.services.engine.dispose()
     finally:
         engine.dispose()
 

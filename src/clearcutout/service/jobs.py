@@ -836,7 +836,9 @@ def complete(
         )
         log.info("job.done job_id=%s seconds=%.3f attempt=%s", job.id, seconds, job.attempt)
     else:
-        objects.delete_object(ctx.settings, region=job.region, object_key=job.result_key)
+        recorded = ctx.db.scalar(select(Job.result_key).where(Job.id == job.id))
+        if recorded != job.result_key:  # never remove the result the job finished with
+            objects.delete_object(ctx.settings, region=job.region, object_key=job.result_key)
         log.warning("job.finish_lost job_id=%s reason=lease_lost", job.id)
     return done
 
