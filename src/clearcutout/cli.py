@@ -184,6 +184,12 @@ def remove(
         bool, typer.Option(help="Remove background colour bleeding at edges (slower).")
     ] = False,
     semitransparency: Annotated[bool, typer.Option(help="Keep soft edges.")] = True,
+    flip_average: Annotated[
+        bool, typer.Option(help="Average with the mirrored photo's matte (2× inference).")
+    ] = False,
+    zoom_pass: Annotated[
+        bool, typer.Option(help="Second pass zoomed on a small subject (up to 2× inference).")
+    ] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Images in flight.")] = 2,
     skip_existing: Annotated[
         bool, typer.Option(help="Skip inputs whose output already exists.")
@@ -195,6 +201,8 @@ def remove(
             refine=refine,
             foreground_estimation=foreground_estimation,
             semitransparency=semitransparency,
+            flip_average=flip_average,
+            zoom_pass=zoom_pass,
             roi=roi,
             size=size,
             crop=crop,

@@ -37,6 +37,10 @@ class CutoutOptions:
     """Remove background colour bleeding into edge pixels (hair, fur); costs ~0.1 s/MP."""
     semitransparency: bool = True
     """Keep soft, partly transparent edges; False snaps the matte to 0/1."""
+    flip_average: bool = False
+    """Average the model's matte with that of the mirrored photo (a second inference)."""
+    zoom_pass: bool = False
+    """Predict again on a crop around a small subject, so the model sees it larger."""
     roi: str = "0% 0% 100% 100%"
     """Region of interest ``x1 y1 x2 y2`` in px or %; everything outside is background."""
     # -- geometry of the result
@@ -54,9 +58,11 @@ class CutoutOptions:
     format: OutputFormat = "png"
 
     def __post_init__(self) -> None:
-        from clearcutout.engine.compose import validate_options
+        from clearcutout.engine.compose import _check_bool, validate_options
 
         validate_options(self)
+        _check_bool(self.flip_average, "flip_average", "invalid_flip_average")
+        _check_bool(self.zoom_pass, "zoom_pass", "invalid_zoom_pass")
 
     def replace(self, **changes: Any) -> CutoutOptions:
         return dataclasses.replace(self, **changes)

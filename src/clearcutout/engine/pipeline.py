@@ -8,7 +8,11 @@ encode.
 
 from __future__ import annotations
 
+import struct
+import threading
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
@@ -32,7 +36,7 @@ from clearcutout.engine.decode import DecodedImage, check_pixel_limit, decode_im
 from clearcutout.engine.models import ModelSpec, custom_spec, get_spec
 from clearcutout.engine.options import CutoutOptions
 from clearcutout.engine.refine import estimate_foreground, guided_filter
-from clearcutout.engine.session import ModelRunner, get_runner
+from clearcutout.engine.session import ModelRunner, available_cores, get_runner
 from clearcutout.engine.store import ModelStore
 from clearcutout.errors import FileTooLargeError, InvalidOptionError, ModelUnavailableError
 
@@ -80,6 +84,13 @@ class Cutout:
         return self.composition.image.height
 
     def encode(self) -> EncodedImage:
+        image = self.composition.image
+        image_format = self.options.format
+        if image_format == "auto":
+            lossless = self.composition.has_transparency or image.mode == "L"
+            image_format = "png" if lossless else "jpg"
+        if image_format == "png" and image.mode in _PNG_COLOUR_TYPES:
+            return EncodedImage(encode_png(image), "image/png", "png")
         return encode(self.composition, self.options)
 
 
@@ -151,14 +162,43 @@ class Remover:
         data = Path(image).read_bytes() if isinstance(image, str | Path) else bytes(image)
         return decode_image(data, max_pixels=self.max_pixels)
 
-    def predict_alpha(self, rgb: NDArray[np.uint8], *, refine: bool = True) -> NDArray[np.float32]:
+    def predict_alpha(
+        self,
+        rgb: NDArray[np.uint8],
+        *,
+        refine: bool = True,
+        flip_average: bool = False,
+        zoom_pass: bool = False,
+    ) -> NDArray[np.float32]:
         """The matte (H×W float32 in [0, 1]) for an RGB image at its own resolution."""
-        height, width = rgb.shape[:2]
-        small = self.runner.predict(rgb)
-        alpha = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        alpha = self._matte(rgb, flip_average=flip_average, zoom_pass=zoom_pass)
         if refine:
             alpha = guided_filter(rgb, alpha)
-        return alpha  # type: ignore[no-any-return]
+        return alpha
+
+    def _model_matte(self, rgb: NDArray[np.uint8], *, flip_average: bool) -> NDArray[np.float32]:
+        """The model's matte, upsampled to ``rgb``'s size (bilinear: smooth, no ringing)."""
+        height, width = rgb.shape[:2]
+        small = self.runner.predict(rgb)
+        if flip_average:
+            # The mirrored photo is a second, slightly different look at the same
+            # subject; averaging the two mattes cancels part of each one's errors.
+            mirrored = self.runner.predict(np.ascontiguousarray(rgb[:, ::-1]))
+            small = (small + mirrored[:, ::-1]) * 0.5
+        upsampled: NDArray[np.float32] = cv2.resize(
+            small, (width, height), interpolation=cv2.INTER_LINEAR
+        )
+        return upsampled
+
+    def _matte(
+        self, rgb: NDArray[np.uint8], *, flip_average: bool, zoom_pass: bool
+    ) -> NDArray[np.float32]:
+        alpha = self._model_matte(rgb, flip_average=flip_average)
+        if zoom_pass:
+            box = _zoom_box(alpha)
+            if box is not None:
+                _zoom_in(self, rgb, alpha, box, flip_average=flip_average)
+        return alpha
 
     # -- the whole pipeline ------------------------------------------------------------------
 
@@ -187,12 +227,11 @@ class Remover:
         if (width, height) != (decoded.width, decoded.height):
             roi = _scale_box(roi, width / decoded.width, height / decoded.height)
         region = rgb[roi.top : roi.top + roi.height, roi.left : roi.left + roi.width]
-        region_small = self.runner.predict(region)
+        region_alpha = self._matte(
+            region, flip_average=options.flip_average, zoom_pass=options.zoom_pass
+        )
         inferred_at = time.perf_counter()
 
-        region_alpha = cv2.resize(
-            region_small, (roi.width, roi.height), interpolation=cv2.INTER_LINEAR
-        )
         if options.refine:
             region_alpha = guided_filter(region, region_alpha)
         if (roi.width, roi.height) == (width, height):
@@ -207,7 +246,11 @@ class Remover:
         colours = rgb
         if options.foreground_estimation and options.channels == "rgba":
             colours = estimate_foreground(rgb, alpha)
-        alpha_u8 = (alpha * 255.0 + 0.5).astype(np.uint8)
+        alpha_u8: NDArray[np.uint8] = cv2.convertScaleAbs(alpha, alpha=255.0)  # rounds
+        if options.channels == "rgba":
+            # Fully transparent pixels keep no colour: the removed background must not
+            # survive, hidden, in an RGBA file (and long runs of zeros compress fast).
+            colours = cv2.bitwise_and(colours, colours, mask=alpha_u8)
         refined_at = time.perf_counter()
 
         composition = compose(colours, alpha_u8, options, background=background_rgb)
@@ -241,6 +284,57 @@ class Remover:
         return self.process(image, options, background=background).encode()
 
 
+#: The zoomed pass is skipped when the subject's box (plus margin) covers more than this
+#: fraction of the picture: the model already sees such a subject at its best scale.
+ZOOM_MAX_AREA = 0.8
+#: Margin added around the subject's box on each side, as a fraction of its size.
+ZOOM_MARGIN = 0.15
+#: The zoomed matte is used only if it agrees this well (IoU at 0.5) with the first one.
+#: A crop changes what is salient: on dev, ungated zooming lost up to 0.11 IoU on a
+#: scene (kite-surf, where the crop makes the waves the subject); gated at 0.85 no scene
+#: lost more than 0.001 and U²-Net gained +0.007 IoU, +0.01 boundary F.
+ZOOM_MIN_AGREEMENT = 0.85
+
+
+def _zoom_box(alpha: NDArray[np.float32]) -> Box | None:
+    """The region a second, zoomed-in pass should see, or None when it would not help."""
+    height, width = alpha.shape
+    inside = alpha >= 0.5
+    rows = np.flatnonzero(inside.any(axis=1))
+    cols = np.flatnonzero(inside.any(axis=0))
+    if rows.size == 0:
+        return None
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    margin_y = int(ZOOM_MARGIN * (bottom - top)) + 8
+    margin_x = int(ZOOM_MARGIN * (right - left)) + 8
+    top, bottom = max(0, top - margin_y), min(height, bottom + margin_y)
+    left, right = max(0, left - margin_x), min(width, right + margin_x)
+    if (bottom - top) * (right - left) > ZOOM_MAX_AREA * width * height:
+        return None
+    return Box(left=left, top=top, width=right - left, height=bottom - top)
+
+
+def _zoom_in(
+    remover: Remover,
+    rgb: NDArray[np.uint8],
+    alpha: NDArray[np.float32],
+    box: Box,
+    *,
+    flip_average: bool,
+) -> None:
+    """Average, in place, the matte of a second pass on ``box`` into ``alpha``."""
+    window = (slice(box.top, box.top + box.height), slice(box.left, box.left + box.width))
+    zoomed = remover._model_matte(np.ascontiguousarray(rgb[window]), flip_average=flip_average)
+    region = alpha[window]
+    first, second = region >= 0.5, zoomed >= 0.5
+    union = int(np.count_nonzero(first | second))
+    agreement = np.count_nonzero(first & second) / union if union else 1.0
+    if agreement < ZOOM_MIN_AGREEMENT:
+        return
+    region += zoomed
+    region *= 0.5
+
+
 def _scale_box(box: Box, scale_x: float, scale_y: float) -> Box:
     left, top = round(box.left * scale_x), round(box.top * scale_y)
     right = max(left + 1, round((box.left + box.width) * scale_x))
@@ -266,4 +360,94 @@ def _decode_array(array: NDArray[np.uint8], *, max_pixels: int) -> DecodedImage:
     raise InvalidOptionError(
         f"A NumPy image must be H×W, H×W×3 (RGB) or H×W×4 (RGBA), not {array.shape}.",
         code="invalid_file_type",
+    )
+
+
+# -- PNG, written in parallel ---------------------------------------------------------------
+#
+# Encoding dominated end-to-end time beside the model (12 MP RGBA: 2.3 s with Pillow at
+# level 1 on two busy cores, against ~1 s here). Each stripe of rows is "Up"-filtered
+# and deflated on its own thread (zlib releases the GIL), as pigz does: raw deflate
+# streams ended by a sync flush concatenate into one valid stream, and the stripes'
+# Adler-32 sums combine into the stream's. Only IHDR, IDAT and IEND are written, so no
+# metadata can ride along.
+
+_PNG_COLOUR_TYPES = {"L": (0, 1), "RGB": (2, 3), "RGBA": (6, 4)}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ADLER_BASE = 65521
+#: Below this many bytes a single stripe is quicker than handing work to threads.
+_PNG_PARALLEL_BYTES = 1 << 20
+_png_pool: ThreadPoolExecutor | None = None
+_png_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _png_pool
+    with _png_pool_lock:
+        if _png_pool is None:
+            _png_pool = ThreadPoolExecutor(
+                max_workers=available_cores(), thread_name_prefix="clearcutout-png"
+            )
+        return _png_pool
+
+
+def _adler32_combine(first: int, second: int, second_length: int) -> int:
+    """Adler-32 of A+B from those of A and B (zlib's ``adler32_combine``)."""
+    remainder = second_length % _ADLER_BASE
+    sum1 = first & 0xFFFF
+    sum2 = (remainder * sum1) % _ADLER_BASE
+    sum1 = (sum1 + (second & 0xFFFF) + _ADLER_BASE - 1) % _ADLER_BASE
+    sum2 = (sum2 + (first >> 16) + (second >> 16) + _ADLER_BASE - remainder) % _ADLER_BASE
+    return sum1 | (sum2 << 16)
+
+
+def _deflate_stripe(
+    rows: NDArray[np.uint8], start: int, stop: int, last: bool
+) -> tuple[bytes, int, int]:
+    """Filter rows ``start:stop`` with PNG's "Up" filter; raw deflate, Adler-32, length."""
+    filtered = np.empty((stop - start, rows.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = 2  # filter type Up: each byte minus the one above it
+    if start == 0:
+        filtered[0, 1:] = rows[0]
+        np.subtract(rows[1:stop], rows[: stop - 1], out=filtered[1:, 1:])
+    else:
+        np.subtract(rows[start:stop], rows[start - 1 : stop - 1], out=filtered[:, 1:])
+    raw = filtered.data.cast("B")
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15, 9)
+    body = compressor.compress(raw) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return body, zlib.adler32(raw), len(raw)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+    )
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """An L, RGB or RGBA image as PNG (deflate level 1), stripes compressed in parallel."""
+    colour_type, channels = _PNG_COLOUR_TYPES[image.mode]
+    pixels = np.asarray(image, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    rows = pixels.reshape(height, width * channels)
+    stripes = 1 if rows.nbytes < _PNG_PARALLEL_BYTES else min(height, 2 * available_cores())
+    bounds = [round(height * i / stripes) for i in range(stripes + 1)]
+    if stripes == 1:
+        parts = [_deflate_stripe(rows, 0, height, True)]
+    else:
+        futures = [
+            _pool().submit(_deflate_stripe, rows, bounds[i], bounds[i + 1], i == stripes - 1)
+            for i in range(stripes)
+        ]
+        parts = [future.result() for future in futures]
+    adler = 1
+    for _, part_adler, length in parts:
+        adler = _adler32_combine(adler, part_adler, length)
+    stream = b"".join([b"\x78\x01", *(body for body, _, _ in parts), struct.pack(">I", adler)])
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"".join(
+        [_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", stream), _chunk(b"IEND", b"")]
     )
