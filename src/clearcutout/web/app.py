@@ -36,6 +36,9 @@ async def csrf_guard(request: Request) -> None:
     """Reject a state-changing request authenticated by cookie without the CSRF echo."""
     if request.method not in _UNSAFE or request.headers.get("x-api-key"):
         return
+    # remove.bg's API accepts X-Api-Key only, never the session cookie: nothing to forge.
+    if request.url.path.startswith("/v1.0/"):
+        return
     submitted = request.headers.get(CSRF_HEADER)
     # The JSON API takes the token from the header only: parsing an upload here would
     # spool it to a temporary file (plaintext on disk) before the route's own limits.
@@ -67,7 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, *, check_database: bool = True) -> FastAPI:
     """Build the app; refuses (``DatabaseNotMigratedError``) on an un-migrated database."""
-    from clearcutout.web.routes import account, api, auth, docs, jobs, pages
+    from clearcutout.web.routes import account, api, auth, docs, jobs, pages, removebg
 
     settings = settings or get_settings()
     engine = create_db_engine(settings.effective_database_url)
@@ -94,6 +97,6 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (pages, auth, account, api, jobs, docs):
+    for module in (pages, auth, account, api, jobs, docs, removebg):
         app.include_router(module.router)
     return app

@@ -1,0 +1,649 @@
+"""The remove.bg-compatible API, minus HTTP: parameters, admission, credits, processing.
+
+remove.bg's ``POST /v1.0/removebg`` takes its parameters by name (see
+``shared/spec/removebg-api.md``); :func:`parse_request` turns them, as a form or JSON
+object carries them, into a :class:`RemoveBgRequest` with our
+:class:`~clearcutout.engine.options.CutoutOptions`. Differences from the library's
+defaults follow remove.bg: ``size`` defaults to ``preview`` and ``format`` to ``auto``.
+
+Admission (:func:`admit`) authenticates the ``X-Api-Key`` and takes a slot in a sliding
+one-minute rate-limit window; credits (:func:`ensure_credits`, :func:`charge`) are a
+monthly allowance per user. Both are counted in the throttle table
+(:class:`~clearcutout.db.models.ThrottleEvent`), whose subjects are HMACs: it holds no
+key, user id or IP address in the clear and nothing at all about images.
+
+Processing (:func:`run`) is synchronous and ephemeral: the image (uploaded or fetched
+with :mod:`clearcutout.service.fetch`) lives in memory only, and nothing about it is
+stored — only the anonymous daily usage counter is incremented.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import delete, func, select
+
+from clearcutout.config import Settings
+from clearcutout.db.models import ThrottleEvent
+from clearcutout.engine import CutoutOptions
+from clearcutout.engine.compose import Box
+from clearcutout.errors import InputError, InvalidOptionError
+from clearcutout.service import apikeys
+from clearcutout.service.context import ServiceContext
+from clearcutout.service.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    ServiceError,
+    ThrottledError,
+)
+from clearcutout.service.fetch import Resolver, fetch_url, limits_from
+from clearcutout.service.jobs import check_model, remover_for
+from clearcutout.service.usage import record_usage
+
+__all__ = [
+    "AccountBalance",
+    "Admission",
+    "ApiKeyError",
+    "InsufficientCreditsError",
+    "RateLimit",
+    "RateLimitedError",
+    "RemoveBgRequest",
+    "RemoveBgResult",
+    "SourceError",
+    "account_balance",
+    "admit",
+    "charge",
+    "ensure_credits",
+    "forget_user",
+    "model_for",
+    "parse_request",
+    "record_outcome",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+#: Request types remove.bg documents; ``X-Type`` echoes the requested one (we have no
+#: classifier), ``auto`` and anything unknown report ``other``.
+TYPES: Final = ("auto", "person", "product", "animal", "car", "graphic", "transportation")
+UNKNOWN_TYPE: Final = "other"
+PREVIEW_SIZES: Final = frozenset({"preview", "small", "regular"})
+PREVIEW_CREDITS: Final = 0.25
+FULL_CREDITS: Final = 1.0
+
+_SIZES: Final = {
+    size.lower(): size
+    for size in ("auto", "preview", "full", "small", "regular", "medium", "hd", "4k", "50MP")
+}
+_SHADOW_TYPES: Final = {"none": "none", "drop": "drop", "3d": "3D", "car": "car", "auto": "auto"}
+_PER_TYPE = re.compile(r"(shadow_type|shadow_opacity)\[([A-Za-z_]+)\]")
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+_WINDOW: Final = timedelta(minutes=1)
+# Throttle-table actions (at most 32 characters).
+_RATE_KEY: Final = "removebg.rate.key"
+_RATE_ACCOUNT: Final = "removebg.rate.account"
+_RATE_ANONYMOUS: Final = "removebg.rate.ip"
+_CREDIT_ACTIONS: Final = {
+    PREVIEW_CREDITS: "removebg.credit.preview",
+    FULL_CREDITS: "removebg.credit.full",
+}
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+class SourceError(InputError):
+    """No image, or more than one (``missing_source``, ``multiple_sources``, …)."""
+
+    title = "Invalid image source"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The caller's rate-limit window, as the ``X-RateLimit-*`` headers report it."""
+
+    limit: int
+    remaining: int
+    reset: int  # Unix time when the window has room again
+
+
+class ApiKeyError(ServiceError):
+    """``X-Api-Key`` missing, unknown, revoked, or without the scope (remove.bg: 403)."""
+
+    code = "auth_failed"
+    title = "Authentication failed"
+    http_status = 403
+    keep_changes = True  # the counted attempt stays counted
+
+    def __init__(self, message: str, *, rate: RateLimit, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.rate = rate
+
+
+class RateLimitedError(ThrottledError):
+    """Over ``rate_limit_per_minute`` (429 with ``Retry-After``)."""
+
+    code = "rate_limit_exceeded"
+    title = "Rate limit exceeded"
+
+    def __init__(self, *, rate: RateLimit, retry_after_s: int) -> None:
+        super().__init__(
+            "Too many requests: the limit is %(limit)s per minute.",
+            retry_after_s=retry_after_s,
+            params={"limit": rate.limit},
+        )
+        self.rate = rate
+
+
+class InsufficientCreditsError(ServiceError):
+    """This month's credits are spent (remove.bg: 402)."""
+
+    code = "insufficient_credits"
+    title = "Insufficient credits"
+    http_status = 402
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoveBgRequest:
+    """One parsed ``/v1.0/removebg`` request: exactly one image source, at most one
+    background image source, and the engine options."""
+
+    options: CutoutOptions
+    requested_type: str
+    image_data: bytes | None = None
+    image_url: str | None = None
+    background_data: bytes | None = None
+    background_url: str | None = None
+
+    @property
+    def reported_type(self) -> str:
+        """``X-Type``: the requested type; ``other`` for ``auto`` (no classifier here)."""
+        if self.requested_type in TYPES and self.requested_type != "auto":
+            return self.requested_type
+        return UNKNOWN_TYPE
+
+    @property
+    def credits(self) -> float:
+        """remove.bg's price: 0.25 for a preview size, 1 for anything larger."""
+        return PREVIEW_CREDITS if self.options.size in PREVIEW_SIZES else FULL_CREDITS
+
+
+def _present(value: object) -> bool:
+    return value is not None and value != "" and value != b""
+
+
+def _text(name: str, value: object, code: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidOptionError(f"{name} must be a string.", code=code)
+    return str(value).strip()
+
+
+def _boolean(name: str, value: object, code: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(name, value, code).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidOptionError(f"{name} must be true or false, not {text[:20]!r}.", code=code)
+
+
+def _shadow_type(value: object) -> str:
+    text = _text("shadow_type", value, "invalid_shadow_type").lower()
+    if text not in _SHADOW_TYPES:
+        raise InvalidOptionError(
+            f"shadow_type {text[:20]!r} is not accepted; use car, 3D, drop, none or auto.",
+            code="invalid_shadow_type",
+        )
+    return _SHADOW_TYPES[text]
+
+
+def _shadow_opacity(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        text = _text("shadow_opacity", value, "invalid_shadow_opacity").lower()
+        if text == "auto":
+            return None
+        if not text.isdigit():
+            raise InvalidOptionError(
+                f"shadow_opacity {text[:20]!r} is not accepted; use 0 to 100 or auto.",
+                code="invalid_shadow_opacity",
+            )
+        number = int(text)
+    if not 0 <= number <= 100:
+        raise InvalidOptionError(
+            f"shadow_opacity {number} is not accepted; use 0 to 100 or auto.",
+            code="invalid_shadow_opacity",
+        )
+    return number
+
+
+def _per_type(fields: Mapping[str, object], name: str) -> dict[str, object]:
+    """``shadow_type[person]=drop`` (forms) or ``{"shadow_type": {"person": "drop"}}`` (JSON)."""
+    found: dict[str, object] = {}
+    nested = fields.get(name)
+    if isinstance(nested, dict):
+        found.update({str(key).lower(): value for key, value in nested.items()})
+    for key, value in fields.items():
+        match = _PER_TYPE.fullmatch(key)
+        if match is not None and match.group(1) == name:
+            found[match.group(2).lower()] = value
+    return found
+
+
+def _shadow(fields: Mapping[str, object], types: tuple[str, ...]) -> tuple[str, int | None]:
+    """``shadow_type`` and ``shadow_opacity``; a per-type value for one of ``types`` wins."""
+    generic_type = fields.get("shadow_type")
+    if isinstance(generic_type, dict):
+        generic_type = None
+    add_shadow = fields.get("add_shadow")
+    if _present(generic_type) and _present(add_shadow):
+        raise InvalidOptionError(
+            "Give shadow_type or the deprecated add_shadow, not both.",
+            code="multiple_shadow_params",
+        )
+    shadow_type = "none"
+    if _present(generic_type):
+        shadow_type = _shadow_type(generic_type)
+    elif _present(add_shadow) and _boolean("add_shadow", add_shadow, "invalid_add_shadow"):
+        shadow_type = "auto"
+    generic_opacity = fields.get("shadow_opacity")
+    opacity = None
+    if _present(generic_opacity) and not isinstance(generic_opacity, dict):
+        opacity = _shadow_opacity(generic_opacity)
+    per_type_shadow = _per_type(fields, "shadow_type")
+    per_type_opacity = _per_type(fields, "shadow_opacity")
+    for candidate in types:
+        if _present(per_type_shadow.get(candidate)):
+            shadow_type = _shadow_type(per_type_shadow[candidate])
+            break
+    for candidate in types:
+        if _present(per_type_opacity.get(candidate)):
+            opacity = _shadow_opacity(per_type_opacity[candidate])
+            break
+    return shadow_type, opacity
+
+
+def _b64(name: str, value: object, code: str) -> bytes:
+    if not isinstance(value, str):
+        raise SourceError(f"{name} must be a base64 string.", code=code)
+    text = value.strip()
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(re.sub(r"\s+", "", text), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SourceError(f"{name} is not valid base64.", code=code) from exc
+
+
+def _image_source(
+    fields: Mapping[str, object], files: Mapping[str, bytes]
+) -> tuple[bytes | None, str | None]:
+    given = [
+        name
+        for name in ("image_file", "image_file_b64", "image_url")
+        if _present(files.get(name)) or _present(fields.get(name)) or name in files
+    ]
+    if not given:
+        raise SourceError(
+            "No image given: send image_file (multipart), image_file_b64 or image_url.",
+            code="missing_source",
+        )
+    if len(given) > 1:
+        raise SourceError(
+            "Give exactly one of image_file, image_file_b64 and image_url, not "
+            + " and ".join(given)
+            + ".",
+            code="multiple_sources",
+        )
+    [name] = given
+    if name == "image_file":
+        if "image_file" not in files:
+            raise SourceError(
+                "image_file must be a file part of a multipart/form-data body; in JSON or "
+                "form-urlencoded bodies send image_file_b64.",
+                code="missing_source",
+            )
+        return files["image_file"], None
+    if name == "image_file_b64":
+        return _b64("image_file_b64", fields["image_file_b64"], "failed_to_read_image"), None
+    return None, _text("image_url", fields["image_url"], "invalid_image_url")
+
+
+def _background_source(
+    fields: Mapping[str, object], files: Mapping[str, bytes]
+) -> tuple[str | None, bytes | None, str | None]:
+    """``(bg_color, background image bytes, background image URL)``, at most one set."""
+    given = [
+        name
+        for name in ("bg_color", "bg_image_url", "bg_image_file")
+        if _present(files.get(name)) or _present(fields.get(name)) or name in files
+    ]
+    if len(given) > 1:
+        raise InvalidOptionError(
+            "Give at most one of bg_color, bg_image_url and bg_image_file.",
+            code="multiple_bg_sources",
+        )
+    if "bg_image_file" in given:
+        if "bg_image_file" not in files:
+            raise InvalidOptionError(
+                "bg_image_file must be a file part of a multipart/form-data body.",
+                code="invalid_bg_image_url",
+            )
+        return None, files["bg_image_file"], None
+    if "bg_image_url" in given:
+        return None, None, _text("bg_image_url", fields["bg_image_url"], "invalid_bg_image_url")
+    if "bg_color" in given:
+        return _text("bg_color", fields["bg_color"], "invalid_bg_color"), None, None
+    return None, None, None
+
+
+def _option(fields: Mapping[str, object], name: str, default: str, code: str) -> str:
+    value = fields.get(name)
+    return _text(name, value, code) if _present(value) else default
+
+
+def parse_request(fields: Mapping[str, object], files: Mapping[str, bytes]) -> RemoveBgRequest:
+    """remove.bg's parameters (form or JSON fields, multipart files) as a request.
+
+    Unknown parameters are ignored, as remove.bg's clients send some we do not know.
+    Raises :class:`SourceError` or :class:`InvalidOptionError` with remove.bg's codes.
+    """
+    image_data, image_url = _image_source(fields, files)
+    bg_color, background_data, background_url = _background_source(fields, files)
+    requested_type = _option(fields, "type", "auto", "invalid_type").lower()
+    types = (requested_type, UNKNOWN_TYPE) if requested_type in TYPES else (UNKNOWN_TYPE,)
+    shadow_type, shadow_opacity = _shadow(fields, types)
+    size = _option(fields, "size", "preview", "invalid_size")
+    options = CutoutOptions(
+        size=_SIZES.get(size.lower(), size),
+        format=_option(fields, "format", "auto", "invalid_format").lower(),  # type: ignore[arg-type]
+        roi=_option(fields, "roi", "0% 0% 100% 100%", "invalid_roi"),
+        crop=_boolean("crop", fields.get("crop"), "invalid_crop")
+        if _present(fields.get("crop"))
+        else False,
+        crop_margin=_option(fields, "crop_margin", "0", "invalid_crop_margin"),
+        scale=_option(fields, "scale", "original", "invalid_scale"),
+        position=_option(fields, "position", "original", "invalid_position"),
+        channels=_option(fields, "channels", "rgba", "invalid_channels").lower(),  # type: ignore[arg-type]
+        bg_color=bg_color,
+        shadow_type=shadow_type,  # type: ignore[arg-type]
+        shadow_opacity=shadow_opacity,
+        semitransparency=_boolean(
+            "semitransparency", fields.get("semitransparency"), "invalid_semitransparency"
+        )
+        if _present(fields.get("semitransparency"))
+        else True,
+    )
+    return RemoveBgRequest(
+        options=options,
+        requested_type=requested_type,
+        image_data=image_data,
+        image_url=image_url,
+        background_data=background_data,
+        background_url=background_url,
+    )
+
+
+# -- admission: API key and rate limit ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admission:
+    """An authenticated request: whose (user id, region) and its rate-limit window."""
+
+    user_id: str
+    region: str
+    rate: RateLimit
+
+
+def _subject(ctx: ServiceContext, action: str, value: str) -> bytes:
+    return ctx.keyring.sign("removebg", f"{action}:{value}".encode())
+
+
+def _take_slot(ctx: ServiceContext, action: str, value: str) -> RateLimit:
+    """Count one request in the subject's sliding one-minute window, or refuse it."""
+    limit = ctx.settings.removebg.rate_limit_per_minute
+    now = ctx.now()
+    since = now - _WINDOW
+    subject = _subject(ctx, action, value)
+    ctx.db.execute(
+        delete(ThrottleEvent).where(
+            ThrottleEvent.action == action,
+            ThrottleEvent.subject == subject,
+            ThrottleEvent.created_at <= since,
+        )
+    )
+    count, oldest = ctx.db.execute(
+        select(func.count(), func.min(ThrottleEvent.created_at)).where(
+            ThrottleEvent.action == action,
+            ThrottleEvent.subject == subject,
+            ThrottleEvent.created_at > since,
+        )
+    ).one()
+    count = int(count or 0)
+    frees_at = (oldest or now) + _WINDOW
+    reset = math.ceil(frees_at.timestamp())
+    if count >= limit:
+        rate = RateLimit(limit=limit, remaining=0, reset=reset)
+        log.info("removebg.rate_limited action=%s", action)
+        retry_after = max(1, math.ceil((frees_at - now).total_seconds()))
+        raise RateLimitedError(rate=rate, retry_after_s=retry_after)
+    ctx.db.add(ThrottleEvent(action=action, subject=subject, created_at=now))
+    ctx.db.flush()
+    return RateLimit(limit=limit, remaining=limit - count - 1, reset=reset)
+
+
+def admit(
+    ctx: ServiceContext,
+    *,
+    api_key: str | None,
+    client_ip: str | None,
+    account_request: bool = False,
+) -> Admission:
+    """Authenticate ``X-Api-Key`` and take a rate-limit slot.
+
+    Image requests need the ``images`` scope; ``account_request`` (``GET /v1.0/account``)
+    takes ``account`` or ``images`` and is counted in a window of its own.
+
+    Per key for a valid key; per client IP (hashed) for a missing or invalid one, so
+    guessing keys is throttled too. Raises :class:`ApiKeyError` (403) or
+    :class:`RateLimitedError` (429); both carry the window for the headers.
+    """
+    if not api_key or not api_key.strip():
+        rate = _take_slot(ctx, _RATE_ANONYMOUS, client_ip or "unknown")
+        raise ApiKeyError(
+            "Missing API key: send it in the X-Api-Key header.", rate=rate, code="missing_api_key"
+        )
+    scopes = ("account", "images") if account_request else ("images",)
+    failure: ServiceError | None = None
+    for scope in scopes:
+        try:
+            user = apikeys.authenticate_api_key(ctx, api_key, scope=scope)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            failure = exc
+            continue
+        bucket = _RATE_ACCOUNT if account_request else _RATE_KEY
+        rate = _take_slot(ctx, bucket, api_key.strip())
+        return Admission(user_id=user.id, region=user.region, rate=rate)
+    rate = _take_slot(ctx, _RATE_ANONYMOUS, client_ip or "unknown")
+    assert failure is not None
+    code = "invalid_api_key" if isinstance(failure, AuthenticationError) else "insufficient_scope"
+    raise ApiKeyError(failure.message, rate=rate, code=code) from failure
+
+
+# -- credits ------------------------------------------------------------------------------
+
+
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _credits_used(ctx: ServiceContext, user_id: str) -> float:
+    since = _month_start(ctx.now())
+    used = 0.0
+    for amount, action in _CREDIT_ACTIONS.items():
+        count = ctx.db.scalar(
+            select(func.count())
+            .select_from(ThrottleEvent)
+            .where(
+                ThrottleEvent.action == action,
+                ThrottleEvent.subject == _subject(ctx, action, user_id),
+                ThrottleEvent.created_at >= since,
+            )
+        )
+        used += amount * int(count or 0)
+    return used
+
+
+def ensure_credits(ctx: ServiceContext, user_id: str, amount: float) -> None:
+    """Refuse (402) when this month's allowance cannot pay ``amount``."""
+    left = ctx.settings.removebg.monthly_credits - _credits_used(ctx, user_id)
+    if left + 1e-9 < amount:
+        raise InsufficientCreditsError(
+            "Not enough credits left this month: %(left)s left, %(needed)s needed.",
+            params={"left": f"{max(left, 0.0):g}", "needed": f"{amount:g}"},
+        )
+
+
+def charge(ctx: ServiceContext, user_id: str, amount: float) -> None:
+    """Count ``amount`` (0.25 or 1) against this month's allowance; drop past months."""
+    action = _CREDIT_ACTIONS[amount]
+    now = ctx.now()
+    for each in _CREDIT_ACTIONS.values():
+        ctx.db.execute(
+            delete(ThrottleEvent).where(
+                ThrottleEvent.action == each,
+                ThrottleEvent.subject == _subject(ctx, each, user_id),
+                ThrottleEvent.created_at < _month_start(now),
+            )
+        )
+    ctx.db.add(ThrottleEvent(action=action, subject=_subject(ctx, action, user_id), created_at=now))
+    ctx.db.flush()
+
+
+def forget_user(ctx: ServiceContext, user_id: str) -> None:
+    """Delete a user's credit counters (for account deletion)."""
+    for action in _CREDIT_ACTIONS.values():
+        ctx.db.execute(
+            delete(ThrottleEvent).where(
+                ThrottleEvent.action == action,
+                ThrottleEvent.subject == _subject(ctx, action, user_id),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """``GET /v1.0/account``: we have no billing, so everything is the monthly allowance."""
+
+    total: float
+    subscription: float
+    payg: float
+    enterprise: float
+    free_calls: int
+
+
+def account_balance(ctx: ServiceContext, user_id: str) -> AccountBalance:
+    """Credits left this month (allowance minus what this user's requests were charged)."""
+    left = max(0.0, ctx.settings.removebg.monthly_credits - _credits_used(ctx, user_id))
+    return AccountBalance(total=left, subscription=left, payg=0.0, enterprise=0.0, free_calls=0)
+
+
+# -- processing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoveBgResult:
+    """The encoded cutout and what remove.bg's headers report about it."""
+
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+    foreground: Box
+    type: str
+    credits: float
+    model: str
+    seconds: float
+
+
+def model_for(settings: Settings) -> str:
+    """The registry name of the model this API uses."""
+    return check_model(settings, settings.removebg.model)
+
+
+def run(
+    request: RemoveBgRequest, *, settings: Settings, resolver: Resolver | None = None
+) -> RemoveBgResult:
+    """Fetch what needs fetching and cut out, in memory only; nothing is stored."""
+    started = time.perf_counter()
+    model = model_for(settings)
+    limits = limits_from(settings)
+    image = request.image_data
+    if image is None:
+        assert request.image_url is not None
+        image = fetch_url(request.image_url, purpose="image", limits=limits, resolver=resolver)
+    background = request.background_data
+    if background is None and request.background_url is not None:
+        background = fetch_url(
+            request.background_url, purpose="background", limits=limits, resolver=resolver
+        )
+    cutout = remover_for(settings, model).process(image, request.options, background=background)
+    encoded = cutout.encode()
+    return RemoveBgResult(
+        data=encoded.data,
+        media_type=encoded.media_type,
+        width=cutout.width,
+        height=cutout.height,
+        foreground=cutout.foreground,
+        type=request.reported_type,
+        credits=request.credits,
+        model=model,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def record_outcome(
+    ctx: ServiceContext,
+    admission: Admission,
+    *,
+    model: str,
+    outcome: str,
+    seconds: float,
+    credits: float = 0.0,
+) -> None:
+    """After processing: charge the credits (successes only) and count anonymous usage."""
+    if credits:
+        charge(ctx, admission.user_id, credits)
+    # The one call site of the anonymous usage counters for this API (no user, no key).
+    record_usage(
+        ctx.db,
+        region=admission.region,
+        model=model,
+        outcome=outcome,
+        seconds=seconds,
+        day=ctx.now().date(),
+    )
+    log.info(
+        "removebg.processed region=%s model=%s outcome=%s seconds=%.3f",
+        admission.region,
+        model,
+        outcome,
+        seconds,
+    )
