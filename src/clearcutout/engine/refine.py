@@ -23,8 +23,10 @@ from numpy.typing import NDArray
 Float = NDArray[np.float32]
 Bytes = NDArray[np.uint8]
 
-#: Work resolution (pixels) for the coefficient maps of the fast guided filter.
-_GUIDED_WORK_PIXELS = 1_000_000
+#: Work resolution (pixels) for the coefficient maps of the fast guided filter. The
+#: model's matte has 0.1 MP (320×320) of information, so maps at half a megapixel lose
+#: nothing; at 1 MP the filter cost 2 MP photos more time than U²-Netp's inference.
+_GUIDED_WORK_PIXELS = 500_000
 
 
 _CHANNEL_SUM = np.ones((1, 3), dtype=np.float32)
@@ -118,6 +120,8 @@ def guided_filter(
 #: Above this size, colour decontamination is computed on a reduced copy: the colour
 #: correction it finds is smooth, so it is upsampled and applied at full resolution.
 _FOREGROUND_WORK_PIXELS = 3_000_000
+#: Work resolution of blur-fusion's large-radius pass.
+_BLUR_FUSION_WORK_PIXELS = 1_000_000
 
 
 def estimate_foreground(image: Bytes, alpha: Float) -> Bytes:
@@ -144,7 +148,7 @@ def _estimate_foreground(image: Bytes, alpha: Float) -> Bytes:
     rgb = image.astype(np.float32) * (1.0 / 255.0)
 
     # Pass 1, large radius: smooth estimates of F and B; computed on a reduced copy.
-    scale = min(1.0, (_GUIDED_WORK_PIXELS / float(height * width)) ** 0.5)
+    scale = min(1.0, (_BLUR_FUSION_WORK_PIXELS / float(height * width)) ** 0.5)
     work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
     small_rgb = _resize(rgb, work_w, work_h)
     small_a = _resize(alpha, work_w, work_h)
