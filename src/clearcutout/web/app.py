@@ -70,7 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, *, check_database: bool = True) -> FastAPI:
     """Build the app; refuses (``DatabaseNotMigratedError``) on an un-migrated database."""
-    from clearcutout.web.routes import account, api, auth, docs, jobs, pages, removebg
+    from clearcutout.web.routes import account, api, auth, docs, images, jobs, pages, removebg
 
     settings = settings or get_settings()
     engine = create_db_engine(settings.effective_database_url)
@@ -99,4 +99,5 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     )
     for module in (pages, auth, account, api, jobs, docs, removebg):
         app.include_router(module.router)
+    app.include_router(images.router)
     return app

@@ -1,0 +1,111 @@
+"""The images UI: the upload page (``/app``) and the history (``/app/history``).
+
+The pages are thin: the upload page's script talks to the jobs API (``/api/v1/jobs``)
+with the session cookie and the CSRF header; the history is rendered here from
+``service.jobs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from babel.dates import format_timedelta
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from clearcutout.service import jobs
+from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.web.rendering import choose_language, render
+
+router = APIRouter(prefix="/app", tags=["pages"])
+
+HISTORY_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One job as the history table shows it."""
+
+    id: str
+    name: str | None
+    status: str
+    created_at: object
+    expires_at: object
+    time_left: str
+    seconds_left: int
+    error: str | None
+
+
+def _time_left(seconds: int, lang: str) -> str:
+    """ "in 29 days", "in 5 hours", "in 12 minutes" (localised); never weeks or months.
+
+    Babel picks the largest unit whose value reaches ``threshold``; passing the value in
+    the wanted unit as the threshold makes exactly that unit win.
+    """
+    for unit_seconds in (86400, 3600, 60):
+        value = round(seconds / unit_seconds)
+        if seconds >= 2 * unit_seconds or unit_seconds == 60:
+            return format_timedelta(
+                timedelta(seconds=max(value, 1) * unit_seconds),
+                threshold=max(value, 1),
+                add_direction=True,
+                locale=lang,
+            )
+    raise AssertionError("unreachable")
+
+
+def _to_login() -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("", response_class=HTMLResponse)
+def upload_page(request: Request) -> Response:
+    """Upload photos and get their cutouts."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        if principal is None:
+            return _to_login()
+        limit_mb = ctx.settings.max_upload_mb
+        retention_days = ctx.settings.retention_days
+    return render(
+        request,
+        "images_upload.html",
+        {"limit_mb": f"{limit_mb:g}", "retention_days": retention_days},
+        user=principal.user,
+    )
+
+
+@router.get("/history", response_class=HTMLResponse)
+def history_page(request: Request, page: int = 1) -> Response:
+    """Every image of the signed-in person, its status and the time until deletion."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        if principal is None:
+            return _to_login()
+        found = jobs.list_jobs(ctx, principal.user, page=max(1, page), per_page=HISTORY_PAGE_SIZE)
+        now = ctx.now()
+    lang = choose_language(request, principal.user)
+    rows = []
+    for info in found.items:
+        seconds = info.seconds_until_expiry(now)
+        expired = info.status == jobs.JobStatus.EXPIRED or seconds == 0
+        rows.append(
+            HistoryRow(
+                id=info.id,
+                name=info.original_name,
+                status=jobs.JobStatus.EXPIRED.value if expired else info.status,
+                created_at=info.created_at,
+                expires_at=info.expires_at,
+                time_left=_time_left(seconds, lang),
+                seconds_left=seconds,
+                error=info.error_message,
+            )
+        )
+    pages = max(1, -(-found.total // found.per_page))
+    return render(
+        request,
+        "images_history.html",
+        {"rows": rows, "page": found.page, "pages": pages, "total": found.total},
+        user=principal.user,
+    )
