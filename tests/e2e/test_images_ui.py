@@ -142,6 +142,7 @@ def test_a_person_uploads_three_photos_compares_downloads_and_deletes(
         slider.fill("20")
         clip = first.locator(".compare-after").evaluate("img => img.style.clipPath")
         assert clip == "inset(0px 80% 0px 0px)"
+        assert first.locator(".compare-line").evaluate("line => line.style.left") == "20%"
         shot("04-compare")
 
         # A background colour re-downloads the cutout on it.
@@ -192,3 +193,19 @@ def test_a_person_uploads_three_photos_compares_downloads_and_deletes(
         shot("08-history-de")
         page.goto(f"{base_url}/app")
         shot("09-upload-de")
+
+
+def test_the_pages_send_a_signed_out_person_to_the_login(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from clearcutout.web import create_app
+
+    settings = fast_settings(tmp_path / "data", executor="none")
+    engine = create_db_engine(settings.effective_database_url)
+    upgrade(engine)
+    engine.dispose()
+    with TestClient(create_app(settings)) as client:
+        for path in ("/app", "/app/history"):
+            response = client.get(path, follow_redirects=False)
+            assert response.status_code == 303
+            assert response.headers["location"] == "/login"

@@ -54,6 +54,7 @@
       const before = item.querySelector(".compare-before");
       const after = item.querySelector(".compare-after");
       const slider = item.querySelector(".compare-slider");
+      const line = item.querySelector(".compare-line");
       const colour = item.querySelector(".bg-color");
       const transparent = item.querySelector(".bg-transparent");
       before.src = API + "/" + encodeURIComponent(job.id) + "/original";
@@ -91,6 +92,7 @@
         // The cutout shows left of the line (on the checkerboard), the original right of it.
         after.style.clipPath = "inset(0 " + (100 - slider.value) + "% 0 0)";
         before.style.clipPath = "inset(0 0 0 " + slider.value + "%)";
+        line.style.left = slider.value + "%";
       }
 
       slider.addEventListener("input", clip);
