@@ -122,11 +122,21 @@ def main(argv: list[str] | None = None) -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     sections: list[str] = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+
+    def save() -> None:  # after every section, so a late failure keeps what was measured
+        report["machine"]["load_now"] = os.getloadavg()
+        report["seconds"] = time.perf_counter() - started
+        target.write_text(json.dumps(report, indent=2))
+
     with RembgWorker(args.model, model_path, models_dir) as rembg:
         if not args.skip_quality:
             print(f"quality on {args.data} …", file=sys.stderr)
             report["quality"] = quality.run(args.model, args.data, rembg=rembg, remover=remover)
             sections.append(quality_tables(report["quality"], args.model))
+            save()
+            print(sections[-1], file=sys.stderr)
         if not args.skip_speed:
             photos = quality.find_pairs(args.data)
             with tempfile.TemporaryDirectory(prefix="clearcutout-bench-") as tmp:
@@ -136,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
                     remover, rembg, [p.image for p in photos[::12]], Path(tmp), plan
                 )
                 sections.append(latency_table(report["latency"], args.model))
+                save()
                 print("batch throughput …", file=sys.stderr)
                 report["batch"] = speed.throughput(
                     args.model,
@@ -146,16 +157,12 @@ def main(argv: list[str] | None = None) -> None:
                     plan,
                 )
                 sections.append(batch_table(report["batch"], args.model))
-    report["machine"]["load_at_end"] = os.getloadavg()
-    report["seconds"] = time.perf_counter() - started
-    args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    target.write_text(json.dumps(report, indent=2))
+    save()
     load = report["machine"]
     footer = (
         f"rembg {report['rembg']}, same ONNX file ({model_path.name}); "
         f"{load['cpus']} CPUs, load average at start/end "
-        f"{load['load_at_start'][0]:.2f}/{load['load_at_end'][0]:.2f}; "
+        f"{load['load_at_start'][0]:.2f}/{load['load_now'][0]:.2f}; "
         f"took {report['seconds'] / 60:.1f} min; JSON: {target}"
     )
     print("\n\n".join([*sections, footer]))

@@ -21,17 +21,19 @@ PYTHON = VENV / "bin" / "python"
 REMBG = VENV / "bin" / "rembg"
 #: rembg's own model names; anything else runs through ``dis_custom`` with a path.
 REMBG_NATIVE = {"u2net", "u2netp"}
+#: What the venv gets; ``[cli]`` brings the ``rembg p`` command's dependencies.
+REQUIREMENTS = ("rembg[cli]", "onnxruntime")
+STAMP = VENV / ".bench-installed"
 
 
 def ensure_venv() -> None:
     """Create the venv and install rembg into it (once)."""
-    if REMBG.exists() and PYTHON.exists():
+    if STAMP.exists() and STAMP.read_text() == " ".join(REQUIREMENTS):
         return
     print(f"creating {VENV} and installing rembg (first run only)…", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "rembg", "onnxruntime"], check=True
-    )
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", *REQUIREMENTS], check=True)
+    STAMP.write_text(" ".join(REQUIREMENTS))
 
 
 def rembg_version() -> str:

@@ -11,8 +11,7 @@ from PIL import Image
 from clearcutout import CutoutOptions, Remover
 from clearcutout.engine.pipeline import encode_png
 from clearcutout.errors import InvalidOptionError
-
-from .conftest import BALL_CENTRE, SKY_CORNER
+from tests.engine.conftest import BALL_CENTRE, SKY_CORNER
 
 
 @pytest.mark.parametrize(
