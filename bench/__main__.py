@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="images/ + masks/")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true", help="latency only")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     args = parser.parse_args(argv)
 
@@ -147,16 +148,17 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 sections.append(latency_table(report["latency"], args.model))
                 save()
-                print("batch throughput …", file=sys.stderr)
-                report["batch"] = speed.throughput(
-                    args.model,
-                    model_path,
-                    models_dir,
-                    [p.image for p in photos],
-                    Path(tmp),
-                    plan,
-                )
-                sections.append(batch_table(report["batch"], args.model))
+                if not args.skip_batch:
+                    print("batch throughput …", file=sys.stderr)
+                    report["batch"] = speed.throughput(
+                        args.model,
+                        model_path,
+                        models_dir,
+                        [p.image for p in photos],
+                        Path(tmp),
+                        plan,
+                    )
+                    sections.append(batch_table(report["batch"], args.model))
     save()
     load = report["machine"]
     footer = (
