@@ -461,6 +461,17 @@ def test_truncated_and_empty_images_cannot_be_read(api: Api, small_photo: bytes)
         assert_error(response, 400, "failed_to_read_image")
 
 
+def test_an_image_without_a_foreground_is_unknown_foreground(api: Api) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (120, 80), (200, 30, 30, 0)).save(buffer, format="PNG")
+    response = api.client.post(
+        URL, files={"image_file": buffer.getvalue()}, data={"size": "full"}, headers=api.headers
+    )
+    assert_error(response, 400, "unknown_foreground")
+    account = api.client.get("/v1.0/account", headers=api.headers).json()
+    assert account["data"]["attributes"]["credits"]["total"] == 500
+
+
 def test_malformed_bodies_are_400(api: Api) -> None:
     response = api.client.post(
         URL, content=b"{not json", headers={**api.headers, "Content-Type": "application/json"}

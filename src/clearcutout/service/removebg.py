@@ -54,6 +54,7 @@ __all__ = [
     "Admission",
     "ApiKeyError",
     "InsufficientCreditsError",
+    "NoForegroundError",
     "RateLimit",
     "RateLimitedError",
     "RemoveBgRequest",
@@ -106,6 +107,13 @@ class SourceError(InputError):
     """No image, or more than one (``missing_source``, ``multiple_sources``, …)."""
 
     title = "Invalid image source"
+
+
+class NoForegroundError(InputError):
+    """The matte is empty: nothing to cut out (remove.bg: ``unknown_foreground``)."""
+
+    code = "unknown_foreground"
+    title = "No foreground found"
 
 
 @dataclass(frozen=True)
@@ -605,6 +613,9 @@ def run(
             request.background_url, purpose="background", limits=limits, resolver=resolver
         )
     cutout = remover_for(settings, model).process(image, request.options, background=background)
+    if cutout.foreground.is_empty:
+        # remove.bg refuses (and charges nothing) rather than return an empty image.
+        raise NoForegroundError("No foreground could be found in the image.")
     encoded = cutout.encode()
     return RemoveBgResult(
         data=encoded.data,

@@ -18,7 +18,7 @@ from clearcutout.service import jobs
 from clearcutout.web.boundary import session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, render
 
-router = APIRouter(prefix="/app", tags=["pages"])
+router = APIRouter(prefix="/app", include_in_schema=False)
 
 HISTORY_PAGE_SIZE = 50
 
