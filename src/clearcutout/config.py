@@ -98,6 +98,9 @@ class RemoveBgSettings(BaseModel):
     monthly_credits: float = Field(default=500.0, ge=0)
     # Model used for these requests; None = ``default_model``.
     model: str | None = None
+    # Images processed at once by this API in one process (each holds its pixels in
+    # memory); further requests wait their turn.
+    max_concurrent: int = Field(default=2, ge=1)
 
 
 class EngineSettings(BaseSettings):

@@ -544,3 +544,49 @@ def test_nothing_about_the_request_reaches_the_logs(
     assert "secret-signature" not in caplog.text
     assert api.key not in caplog.text
     assert "removebg.processed" in caplog.text
+
+
+def test_at_most_max_concurrent_images_are_processed_at_once(
+    tmp_path: Path, small_photo: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from clearcutout.service import removebg as service
+
+    settings = removebg_settings(
+        tmp_path / "data", removebg=RemoveBgSettings(max_concurrent=1, rate_limit_per_minute=100)
+    )
+    real = service.remover_for
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    class Counting:
+        def __init__(self, remover: object) -> None:
+            self.remover = remover
+
+        def process(self, *args: object, **kwargs: object) -> object:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                time.sleep(0.2)
+                return self.remover.process(*args, **kwargs)  # type: ignore[attr-defined]
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    monkeypatch.setattr(service, "remover_for", lambda s, m: Counting(real(s, m)))
+    for limited in open_api(settings):
+        statuses: list[int] = []
+
+        def call(api: Api = limited, results: list[int] = statuses) -> None:
+            response = api.client.post(URL, files={"image_file": small_photo}, headers=api.headers)
+            results.append(response.status_code)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200, 200, 200]
+        assert peak[0] == 1

@@ -24,6 +24,7 @@ import binascii
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -591,6 +592,19 @@ class RemoveBgResult:
     seconds: float
 
 
+_gates: dict[int, threading.BoundedSemaphore] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(limit: int) -> threading.BoundedSemaphore:
+    """The process-wide cap on images this API processes at once (memory stays bounded)."""
+    with _gates_lock:
+        gate = _gates.get(limit)
+        if gate is None:
+            gate = _gates[limit] = threading.BoundedSemaphore(limit)
+        return gate
+
+
 def model_for(settings: Settings) -> str:
     """The registry name of the model this API uses."""
     return check_model(settings, settings.removebg.model)
@@ -612,11 +626,12 @@ def run(
         background = fetch_url(
             request.background_url, purpose="background", limits=limits, resolver=resolver
         )
-    cutout = remover_for(settings, model).process(image, request.options, background=background)
-    if cutout.foreground.is_empty:
-        # remove.bg refuses (and charges nothing) rather than return an empty image.
-        raise NoForegroundError("No foreground could be found in the image.")
-    encoded = cutout.encode()
+    with _gate(settings.removebg.max_concurrent):
+        cutout = remover_for(settings, model).process(image, request.options, background=background)
+        if cutout.foreground.is_empty:
+            # remove.bg refuses (and charges nothing) rather than return an empty image.
+            raise NoForegroundError("No foreground could be found in the image.")
+        encoded = cutout.encode()
     return RemoveBgResult(
         data=encoded.data,
         media_type=encoded.media_type,
