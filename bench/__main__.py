@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="images/ + masks/")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
-    parser.add_argument("--skip-batch", action="store_true", help="latency only")
+    parser.add_argument("--skip-batch", action="store_true", help="no batch throughput")
+    parser.add_argument("--skip-latency", action="store_true", help="no latency")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     args = parser.parse_args(argv)
 
@@ -142,12 +143,13 @@ def main(argv: list[str] | None = None) -> None:
             photos = quality.find_pairs(args.data)
             with tempfile.TemporaryDirectory(prefix="clearcutout-bench-") as tmp:
                 plan = speed.PLANS.get(args.model, speed.DEFAULT_PLAN)
-                print("latency …", file=sys.stderr)
-                report["latency"] = speed.latency(
-                    remover, rembg, [p.image for p in photos[::12]], Path(tmp), plan
-                )
-                sections.append(latency_table(report["latency"], args.model))
-                save()
+                if not args.skip_latency:
+                    print("latency …", file=sys.stderr)
+                    report["latency"] = speed.latency(
+                        remover, rembg, [p.image for p in photos[::12]], Path(tmp), plan
+                    )
+                    sections.append(latency_table(report["latency"], args.model))
+                    save()
                 if not args.skip_batch:
                     print("batch throughput …", file=sys.stderr)
                     report["batch"] = speed.throughput(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,16 +120,24 @@ def latency(
 
 
 def _timed(args: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process, via ``wait4``."""
-    started = time.perf_counter()
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        assert process.stderr is not None
-        raise RuntimeError(f"{args[0]} failed: {process.stderr.read().decode()[-2000:]}")
-    return elapsed, int(usage.ru_maxrss)
+    """Wall seconds and peak RSS (KiB) of one command, run under ``/usr/bin/time``.
+
+    Not ``wait4`` on our own child: Linux carries the parent's high-water RSS (this
+    process holds a model) into a forked child's ``ru_maxrss``; ``time`` is small.
+    """
+    with tempfile.NamedTemporaryFile(prefix="clearcutout-rss-") as rss_file:
+        started = time.perf_counter()
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {done.stderr.decode()[-2000:]}")
+        return elapsed, int(Path(rss_file.name).read_text().split()[-1])
 
 
 def throughput(
