@@ -16,8 +16,23 @@ import clearcutout
 
 PACKAGE = Path(clearcutout.__file__).parent
 _TEMPLATE_CALL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)""")
-_NAMED_CONSTANTS = {"NOTICES", "TOO_MANY", "WRONG_CREDENTIALS", "title", "titles"}
-_EMAIL_KEYWORDS = {"subject", "action_label", "paragraphs"}
+_NAMED_CONSTANTS = {
+    "NOTICES",
+    "TOO_MANY",
+    "WRONG_CREDENTIALS",
+    "title",
+    "titles",
+    # Issue 6 (privacy controls).
+    "BAD_LINK",
+    "CATEGORY_LABELS",
+    "KINDS",
+    "PROCESSING",
+    "NOT_FOUND",
+    "COOKIE_PURPOSES",
+    "DELETION_PARAGRAPHS",
+}
+# Keyword arguments that carry user-facing text: emails, and the integrations' texts.
+_EMAIL_KEYWORDS = {"subject", "action_label", "paragraphs", "purpose", "legal_basis"}
 
 
 def _strings(node: ast.AST) -> list[str]:
@@ -41,9 +56,15 @@ def python_msgids(path: Path) -> set[str]:
             for keyword in node.keywords:
                 if keyword.arg in _EMAIL_KEYWORDS:
                     found.update(_strings(keyword.value))
-        elif isinstance(node, ast.Assign) and any(
-            getattr(t, "id", None) in _NAMED_CONSTANTS for t in node.targets
+        elif (
+            isinstance(node, ast.Assign)
+            and any(getattr(t, "id", None) in _NAMED_CONSTANTS for t in node.targets)
+        ) or (
+            isinstance(node, ast.AnnAssign)
+            and getattr(node.target, "id", None) in _NAMED_CONSTANTS
+            and node.value is not None
         ):
+            assert node.value is not None
             found.update(_strings(node.value))
     return found
 

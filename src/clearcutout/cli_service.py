@@ -6,6 +6,10 @@
     clearcutout users create EMAIL --name NAME [--password-stdin]
     clearcutout users list
     clearcutout apikeys create EMAIL [--label L] [--scope images --scope account]
+    clearcutout users grant-staff EMAIL / revoke-staff EMAIL
+    clearcutout policy publish FILE --effective DATE --summary TEXT [--significant]
+        [--summary-translation de=TEXT]
+    clearcutout mail announce --category service_updates|marketing --subject S --body-file F
 
 Errors print one line and exit with status 1.
 """
@@ -16,6 +20,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -28,7 +33,7 @@ from clearcutout.config import get_settings
 from clearcutout.crypto import Keyring
 from clearcutout.db import check_migrated, create_db_engine, session_factory, upgrade
 from clearcutout.errors import ClearCutoutError
-from clearcutout.service import accounts, apikeys
+from clearcutout.service import accounts, apikeys, emailprefs, policy, staff
 from clearcutout.service.context import ServiceContext, unit_of_work
 
 console = Console()
@@ -165,6 +170,89 @@ def apikeys_create(
     console.print(raw, highlight=False, soft_wrap=True)
 
 
+def users_grant_staff(
+    email: Annotated[str, typer.Argument(help="Email address of the account.")],
+) -> None:
+    """Give an account the staff role (privacy requests, account look-up; all logged)."""
+    with _unit_of_work() as ctx:
+        user = staff.set_staff(ctx, email=email, is_staff=True)
+        user_id = user.id
+    console.print(f"Account {user_id} is now staff.")
+
+
+def users_revoke_staff(
+    email: Annotated[str, typer.Argument(help="Email address of the account.")],
+) -> None:
+    """Take the staff role away."""
+    with _unit_of_work() as ctx:
+        user = staff.set_staff(ctx, email=email, is_staff=False)
+        user_id = user.id
+    console.print(f"Account {user_id} is no longer staff.")
+
+
+def _translations(values: list[str] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values or []:
+        lang, sep, text = value.partition("=")
+        if not sep or not lang.strip() or not text.strip():
+            raise typer.BadParameter("use LANG=TEXT, e.g. de='Neue Abschnitte …'")
+        found[lang.strip()] = text.strip()
+    return found
+
+
+def policy_publish(
+    file: Annotated[
+        Path, typer.Argument(help="The policy as plain text.", exists=True, dir_okay=False)
+    ],
+    effective: Annotated[str, typer.Option(help="Effective date, YYYY-MM-DD.")],
+    summary: Annotated[str, typer.Option(help="Summary of the changes (English).")],
+    significant: Annotated[
+        bool,
+        typer.Option(help="Email every user the summary and ask them to accept at login."),
+    ] = False,
+    summary_translation: Annotated[
+        list[str] | None, typer.Option(help="The summary in another language: LANG=TEXT.")
+    ] = None,
+) -> None:
+    """Publish a new version of the privacy policy."""
+    try:
+        effective_date = date.fromisoformat(effective)
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--effective") from None
+    translations = _translations(summary_translation)
+    with _unit_of_work() as ctx:
+        published = policy.publish(
+            ctx,
+            text=file.read_text(encoding="utf-8"),
+            effective=effective_date,
+            summary=summary,
+            significant=significant,
+            summary_translations=translations,
+        )
+        notified = len(ctx.outbox.messages)
+        version = published.version
+    kind = "significant" if significant else "minor"
+    console.print(f"Published policy version {version} ({kind}); {notified} users notified.")
+
+
+def mail_announce(
+    category: Annotated[str, typer.Option(help="service_updates or marketing.")],
+    subject: Annotated[str, typer.Option(help="Subject line.")],
+    body_file: Annotated[
+        Path, typer.Option(help="Plain text; paragraphs separated by blank lines.", exists=True)
+    ],
+) -> None:
+    """Email an announcement to everyone subscribed to an optional category."""
+    paragraphs = [
+        " ".join(block.split())
+        for block in body_file.read_text(encoding="utf-8").split("\n\n")
+        if block.strip()
+    ]
+    with _unit_of_work() as ctx:
+        count = emailprefs.announce(ctx, category=category, subject=subject, paragraphs=paragraphs)
+    console.print(f"Sent to {count} subscribers.")
+
+
 def register(app: typer.Typer) -> None:
     """Add the service commands to the ``clearcutout`` command."""
     app.command("serve")(_one_line_errors(serve))
@@ -174,7 +262,15 @@ def register(app: typer.Typer) -> None:
     users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
     users_app.command("create")(_one_line_errors(users_create))
     users_app.command("list")(_one_line_errors(users_list))
+    users_app.command("grant-staff")(_one_line_errors(users_grant_staff))
+    users_app.command("revoke-staff")(_one_line_errors(users_revoke_staff))
     app.add_typer(users_app, name="users")
     keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
     keys_app.command("create")(_one_line_errors(apikeys_create))
     app.add_typer(keys_app, name="apikeys")
+    policy_app = typer.Typer(help="Privacy-policy versions.", no_args_is_help=True)
+    policy_app.command("publish")(_one_line_errors(policy_publish))
+    app.add_typer(policy_app, name="policy")
+    mail_app = typer.Typer(help="Emails to users.", no_args_is_help=True)
+    mail_app.command("announce")(_one_line_errors(mail_announce))
+    app.add_typer(mail_app, name="mail")

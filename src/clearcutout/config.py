@@ -103,6 +103,24 @@ class RemoveBgSettings(BaseModel):
     max_concurrent: int = Field(default=2, ge=1)
 
 
+class IntegrationSettings(BaseModel):
+    """Optional third-party integrations, each off until configured (issue 6).
+
+    Each one adds only its own origins to the Content-Security-Policy and is listed on the
+    cookie page while enabled.
+    """
+
+    # Cookieless Umami analytics: the tracker script URL and the website id. Never loaded
+    # for a request with ``DNT: 1`` or ``Sec-GPC: 1``.
+    umami_script_url: str | None = None
+    umami_website_id: str | None = None
+    # Tawk.to support chat: property and widget id from the Tawk.to dashboard.
+    tawk_property_id: str | None = None
+    tawk_widget_id: str = "default"
+    # Endorsely affiliate tracking: the public organisation id.
+    endorsely_id: str | None = None
+
+
 class EngineSettings(BaseSettings):
     """What the cutout engine needs; usable without the web service."""
 
@@ -141,6 +159,7 @@ class Settings(EngineSettings):
     default_region: str = "eu"
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
+    integrations: IntegrationSettings = Field(default_factory=IntegrationSettings)
     url_fetch: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
     removebg: RemoveBgSettings = Field(default_factory=RemoveBgSettings)
     session_idle_minutes: int = 120

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Dialect,
@@ -29,12 +30,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "AccessLogEntry",
     "ApiKey",
     "AuthSession",
     "Base",
+    "ConsentEvent",
+    "EmailPreference",
     "EmailToken",
     "Job",
     "PolicyAcceptance",
+    "PolicyVersionRow",
+    "PrivacyRequest",
     "ThrottleEvent",
     "UsageDaily",
     "User",
@@ -103,6 +109,10 @@ class User(Base):
     password_changed_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Staff may read privacy requests and flag accounts (every access is in ``access_log``).
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # First-party referral attribution: the ``?ref=`` code the person arrived with.
+    referral_code: Mapped[str | None] = mapped_column(String(64))
 
     key: Mapped[UserKey | None] = relationship(back_populates="user", passive_deletes=True)
 
@@ -256,3 +266,90 @@ class UsageDaily(Base):
     seconds_le_10: Mapped[int] = mapped_column(Integer, default=0)
     seconds_le_30: Mapped[int] = mapped_column(Integer, default=0)
     seconds_gt_30: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ----------------------------------------------------------------------------- privacy (issue 6)
+
+
+class EmailPreference(Base):
+    """A user's choice for one optional email category (no row: the category default)."""
+
+    __tablename__ = "email_preferences"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentEvent(Base):
+    """Consent and email-preference history: who changed what, when, and from where.
+
+    ``kind`` is ``email_preference`` (``subject`` = category, ``value`` = ``subscribed`` /
+    ``unsubscribed``) or ``policy`` (``subject`` = policy version, ``value`` = ``accepted``).
+    ``actor`` is ``self``, ``staff:<id>`` or ``operator``; ``source`` names the page or link.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_user", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(48))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrivacyRequest(Base):
+    """An objection to a kind of processing, or a privacy question; the text is sealed."""
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (Index("ix_privacy_requests_status", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    processing: Mapped[str | None] = mapped_column(String(32))
+    message_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class AccessLogEntry(Base):
+    """Staff access to a person's data: who, when, whose, what and why.
+
+    Ids only (no names or emails), and no foreign keys: entries outlive both accounts.
+    A later issue makes the log tamper-evident.
+    """
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_subject", "subject_user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    actor_user_id: Mapped[str] = mapped_column(String(32))
+    subject_user_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PolicyVersionRow(Base):
+    """One published version of the privacy policy; ``id`` is its effective date."""
+
+    __tablename__ = "policy_versions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    effective_date: Mapped[date] = mapped_column(Date, index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    # Translations of the summary by language code (emails use the reader's language).
+    summary_translations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    significant: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)

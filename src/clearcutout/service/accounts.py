@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clearcutout.db.models import EmailToken, PolicyAcceptance, User, new_id
-from clearcutout.service import sessions, throttle
+from clearcutout.service import consent, sessions, throttle
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import (
     AgeRequirementError,
@@ -36,7 +36,7 @@ from clearcutout.service.passwords import (
     hash_password,
     verify_password,
 )
-from clearcutout.service.policy import current_policy
+from clearcutout.service.policy import current_version
 from clearcutout.service.userkeys import (
     create_user_key,
     read_email,
@@ -54,6 +54,7 @@ PURPOSE_VERIFY = "verify_email"
 PURPOSE_RESET = "reset_password"
 PURPOSE_CHANGE_EMAIL = "change_email"
 _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WRONG_CREDENTIALS = "The email address or password is not correct."
 
 
@@ -69,6 +70,8 @@ class SignUp:
     # True: "I am 13 or older"; False: "I am under 13"; None: not answered.
     at_least_minimum_age: bool | None
     lang: str = "en"
+    # The ``?ref=`` code the person arrived with (first-party referral attribution).
+    referral_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,12 @@ def validate_name(name: str) -> str:
     if len(value) > 100:
         raise ValidationError("Use at most 100 characters for your name.", field="name")
     return value
+
+
+def clean_referral_code(code: str | None) -> str | None:
+    """A well-formed ``?ref=`` code, else None (a bad code never blocks sign-up)."""
+    value = (code or "").strip()
+    return value if _REFERRAL_RE.match(value) else None
 
 
 def validate_region(ctx: ServiceContext, region: str) -> str:
@@ -236,7 +245,7 @@ def sign_up(ctx: ServiceContext, form: SignUp, *, client_ip: str | None) -> None
     email = validate_email(form.email)
     name = validate_name(form.name)
     region = validate_region(ctx, form.region)
-    policy = current_policy()
+    policy = current_version(ctx)
     if form.accepted_policy_version != policy.version:
         raise ValidationError(
             "Please read and accept the privacy policy to create an account.", field="policy"
@@ -285,10 +294,20 @@ def sign_up(ctx: ServiceContext, form: SignUp, *, client_ip: str | None) -> None
         password_changed_at=now,
         created_at=now,
         updated_at=now,
+        referral_code=clean_referral_code(form.referral_code),
     )
     ctx.db.add(user)
     ctx.db.flush()
     ctx.db.add(PolicyAcceptance(user_id=user_id, policy_version=policy.version, accepted_at=now))
+    consent.record(
+        ctx,
+        user,
+        kind=consent.KIND_POLICY,
+        subject=policy.version,
+        value="accepted",
+        source="signup",
+        at=now,
+    )
     ctx.db.flush()
     _queue_verification(ctx, user, email=email, name=name)
     log.info("account.created user_id=%s region=%s", user_id, region)

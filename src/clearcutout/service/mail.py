@@ -76,11 +76,14 @@ def render_email(
     action_url: str | None = None,
     action_label: str | None = None,
     params: dict[str, str | int] | None = None,
+    unsubscribe_url: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> OutgoingEmail:
     """Render one message from English source strings, translated into ``lang``.
 
     ``subject``, ``paragraphs`` and ``action_label`` are gettext msgids, filled with
-    ``params`` after translation.
+    ``params`` after translation. ``unsubscribe_url`` adds the one-click unsubscribe
+    footer of a non-mandatory email (``service.emailprefs`` also sets the headers).
     """
     translator = gettext_for(lang)
     _ = translator.gettext
@@ -99,6 +102,7 @@ def render_email(
         "action_url": action_url,
         "action_label": tr(action_label) if action_label else None,
         "subject": tr(subject),
+        "unsubscribe_url": unsubscribe_url,
     }
     return OutgoingEmail(
         kind=kind,
@@ -107,6 +111,7 @@ def render_email(
         text=_templates.get_template("email.txt").render(context),
         html=_templates.get_template("email.html").render(context),
         lang=lang,
+        headers=dict(headers or {}),
     )
 
 

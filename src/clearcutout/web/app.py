@@ -15,8 +15,10 @@ from clearcutout.db import check_migrated, create_db_engine, session_factory
 from clearcutout.service.errors import PermissionDeniedError
 from clearcutout.web.boundary import WebServices
 from clearcutout.web.errors import install_error_handlers
+from clearcutout.web.integrations import content_security_policy, enabled
 from clearcutout.web.security import (
     CSRF_COOKIE,
+    CSRF_EXEMPT_PATHS,
     CSRF_FIELD,
     CSRF_HEADER,
     SecurityMiddleware,
@@ -35,6 +37,8 @@ class CsrfError(PermissionDeniedError):
 async def csrf_guard(request: Request) -> None:
     """Reject a state-changing request authenticated by cookie without the CSRF echo."""
     if request.method not in _UNSAFE or request.headers.get("x-api-key"):
+        return
+    if request.url.path in CSRF_EXEMPT_PATHS:
         return
     # remove.bg's API accepts X-Api-Key only, never the session cookie: nothing to forge.
     if request.url.path.startswith("/v1.0/"):
@@ -70,7 +74,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, *, check_database: bool = True) -> FastAPI:
     """Build the app; refuses (``DatabaseNotMigratedError``) on an un-migrated database."""
-    from clearcutout.web.routes import account, api, auth, docs, images, jobs, pages, removebg
+    from clearcutout.web.routes import (
+        account,
+        api,
+        auth,
+        docs,
+        images,
+        jobs,
+        pages,
+        privacy,
+        removebg,
+        staff,
+    )
 
     settings = settings or get_settings()
     engine = create_db_engine(settings.effective_database_url)
@@ -92,12 +107,16 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         settings=settings, engine=engine, sessions=sessions, keyring=keyring
     )
     app.state.executor = create_executor(settings, sessions, keyring)
-    app.add_middleware(SecurityMiddleware, keyring=keyring)
+    app.add_middleware(
+        SecurityMiddleware,
+        keyring=keyring,
+        content_security_policy=content_security_policy(enabled(settings.integrations)),
+    )
     install_error_handlers(app)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (pages, auth, account, api, jobs, docs, removebg):
+    for module in (pages, auth, account, api, jobs, docs, removebg, privacy, staff):
         app.include_router(module.router)
     app.include_router(images.router)
     return app

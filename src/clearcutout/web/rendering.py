@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from babel.dates import format_date, format_datetime
 from fastapi import Request
@@ -13,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from clearcutout.db.models import User
-from clearcutout.service.accounts import THEMES
+from clearcutout.service.accounts import THEMES, clean_referral_code
 from clearcutout.service.errors import ServiceError
 from clearcutout.service.i18n import (
     LANGUAGE_NAMES,
@@ -22,6 +23,7 @@ from clearcutout.service.i18n import (
     negotiate_language,
     normalise_language,
 )
+from clearcutout.web.integrations import enabled, scripts_for
 from clearcutout.web.security import LANG_COOKIE, ONE_YEAR_S, THEME_COOKIE
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -73,6 +75,8 @@ def render(
             return format_datetime(value, format="medium", locale=lang)
         return format_date(value, format="long", locale=lang)
 
+    settings = request.app.state.services.settings
+    ref = clean_referral_code(request.query_params.get("ref"))
     values: dict[str, Any] = {
         "_": _,
         "lang": lang,
@@ -83,6 +87,12 @@ def render(
         "signed_in": user is not None,
         "when": when,
         "path": request.url.path,
+        "is_staff": bool(user is not None and user.is_staff),
+        # Issue 6: optional integrations (none unless configured), and the first-party
+        # referral code carried from any page into sign-up (no cookie).
+        "third_party_scripts": scripts_for(enabled(settings.integrations), request.headers),
+        "ref": ref,
+        "signup_href": f"/signup?{urlencode({'ref': ref})}" if ref else "/signup",
     }
     values.update(context or {})
     return templates.TemplateResponse(request, template, values, status_code=status_code)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.service import accounts, sessions
+from clearcutout.service import accounts, policy, sessions
 from clearcutout.service.errors import ServiceError
-from clearcutout.service.policy import current_policy
+from clearcutout.service.policy import current_version
 from clearcutout.web.boundary import client_ip, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import (
@@ -47,9 +47,11 @@ def _form_error(
 
 def _signup_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
     settings = request.app.state.services.settings
+    with unit_of_work(request) as ctx:
+        policy = current_version(ctx)
     return {
         "regions": settings.regions,
-        "policy": current_policy(),
+        "policy": policy,
         "values": values,
         "minimum_age": settings.minimum_age_years,
         "default_region": settings.default_region,
@@ -71,6 +73,7 @@ def signup_submit(
     region: Annotated[str, Form()] = "",
     accept_policy: Annotated[str | None, Form()] = None,
     age: Annotated[str | None, Form()] = None,
+    ref: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Create an account; under the minimum age nothing is stored."""
     lang = choose_language(request, None)
@@ -82,15 +85,15 @@ def signup_submit(
         accepted_policy_version=accept_policy,
         at_least_minimum_age={"adult": True, "child": False}.get(age or ""),
         lang=lang,
+        referral_code=ref,
     )
     try:
         with unit_of_work(request) as ctx:
             accounts.sign_up(ctx, form, client_ip=client_ip(request))
     except ServiceError as error:
         keep = {} if error.code == "age_requirement" else {"email": email, "name": name}
-        return _form_error(
-            request, "signup.html", error, _signup_context(request, {**keep, "region": region})
-        )
+        values = {**keep, "region": region, "ref": accounts.clean_referral_code(ref) or ""}
+        return _form_error(request, "signup.html", error, _signup_context(request, values))
     return render(request, "message.html", {"kind": "signup_done"})
 
 
@@ -128,10 +131,12 @@ def login_submit(
                 ctx, user, client_label=sessions.describe_client(request.headers.get("user-agent"))
             )
             theme, lang = user.theme, user.lang
+            # Issue 6: a significant policy change (or none accepted yet) is asked first.
+            must_accept = policy.pending_acceptance(ctx, user) is not None
     except ServiceError as error:
         return _form_error(request, "login.html", error, {"values": {"email": email}})
     tls = _tls(request)
-    response = RedirectResponse("/account", status_code=303)
+    response = RedirectResponse("/privacy/accept" if must_accept else "/account", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,

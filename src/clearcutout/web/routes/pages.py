@@ -8,11 +8,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.db.models import User
-from clearcutout.service import accounts
+from clearcutout.service import accounts, policy
 from clearcutout.service.errors import ValidationError
 from clearcutout.service.i18n import normalise_language
-from clearcutout.service.policy import current_policy
 from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.web.integrations import enabled
 from clearcutout.web.rendering import (
     choose_language,
     choose_theme,
@@ -37,14 +37,23 @@ def home(request: Request) -> Response:
 
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy(request: Request) -> Response:
-    """The privacy policy in force, with its "last updated" date."""
-    return render(request, "privacy.html", {"policy": current_policy()}, user=_user(request))
+    """The privacy policy in force, with its "last updated" date and earlier versions."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        versions = policy.versions(ctx)
+    return render(
+        request,
+        "privacy.html",
+        {"policy": versions[0], "versions": versions, "current": versions[0]},
+        user=principal.user if principal else None,
+    )
 
 
 @router.get("/cookies", response_class=HTMLResponse)
 def cookies(request: Request) -> Response:
-    """The cookie notice: exactly the cookies this installation sets."""
-    return render(request, "cookies.html", user=_user(request))
+    """The cookie notice: exactly the cookies and integrations this installation uses."""
+    integrations = enabled(request.app.state.services.settings.integrations)
+    return render(request, "cookies.html", {"integrations": integrations}, user=_user(request))
 
 
 @router.post("/preferences")

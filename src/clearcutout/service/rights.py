@@ -1,0 +1,112 @@
+"""Data-subject rights that act on a whole account (issue 6).
+
+:func:`delete_account` is the single way an account is deleted: by its owner (issue 6,
+point 4), or after staff flag it as a child's (point 9).
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from sqlalchemy import delete
+
+from clearcutout.db.models import (
+    ApiKey,
+    AuthSession,
+    ConsentEvent,
+    EmailPreference,
+    EmailToken,
+    PolicyAcceptance,
+    PrivacyRequest,
+    User,
+)
+from clearcutout.service import sessions
+from clearcutout.service.context import ServiceContext
+from clearcutout.service.mail import render_email
+from clearcutout.service.userkeys import destroy_user_key, read_email, read_name
+
+log = logging.getLogger(__name__)
+
+
+class DeletionReason(StrEnum):
+    """Why an account is deleted (logged, and chooses the confirmation email's text)."""
+
+    REQUESTED = "requested"
+    CHILD = "child"
+
+
+# The confirmation email's text for each reason (msgids).
+DELETION_PARAGRAPHS: dict[DeletionReason, list[str]] = {
+    DeletionReason.REQUESTED: [
+        "Your ClearCutout account and everything stored with it have been deleted, as "
+        "you asked. Your sessions have ended and your data can no longer be read.",
+    ],
+    DeletionReason.CHILD: [
+        "We learned that this ClearCutout account belongs to a child under %(age)s. "
+        "ClearCutout is not available to children, so we have deleted the account and "
+        "everything stored with it.",
+        "If you think this is a mistake, you are welcome to contact us; you can create a "
+        "new account if you are %(age)s or older.",
+    ],
+}
+
+# Rows that belong to one user and hold nothing the law makes us keep. ``jobs`` rows go
+# with the user row (ON DELETE CASCADE) once their objects are gone (see below).
+_USER_TABLES = (
+    AuthSession,
+    ApiKey,
+    EmailToken,
+    EmailPreference,
+    ConsentEvent,
+    PolicyAcceptance,
+    PrivacyRequest,
+)
+
+
+def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -> None:
+    """Delete ``user``'s account now, in this unit of work.
+
+    Steps, in order:
+
+    1. read what the confirmation email needs (address, name, language) while the key
+       still exists;
+    2. end every session (the session rows go, so the cookie stops working at once);
+    3. stored images: deleting the user's objects from their region's storage is added
+       here with the jobs/storage work (issue 6, point 4) and must run before step 5;
+       until then the user's objects become unreadable through step 5;
+    4. delete the user's rows (``_USER_TABLES``, then the user row, which cascades);
+    5. destroy the user's key (crypto-shredding: any copy of data sealed with it, in a
+       backup or a forgotten object, can no longer be read);
+    6. queue the confirmation email (sent after the commit, account category).
+
+    The staff access log keeps its entries (ids only, no personal data).
+    """
+    email, name, lang = read_email(ctx, user), read_name(ctx, user), user.lang
+    user_id = user.id
+
+    sessions.revoke_all_sessions(ctx, user)
+    for table in _USER_TABLES:
+        ctx.db.execute(delete(table).where(table.user_id == user_id))
+    destroy_user_key(ctx, user_id)
+    ctx.db.delete(user)
+    ctx.db.flush()
+
+    _queue_confirmation(ctx, to=email, name=name, lang=lang, reason=reason)
+    log.info("account.deleted user_id=%s reason=%s", user_id, reason.value)
+
+
+def _queue_confirmation(
+    ctx: ServiceContext, *, to: str, name: str, lang: str, reason: DeletionReason
+) -> None:
+    ctx.outbox.add(
+        render_email(
+            kind=f"account_deleted_{reason.value}",
+            lang=lang,
+            to=to,
+            subject="Your ClearCutout account has been deleted",
+            greeting_name=name,
+            paragraphs=DELETION_PARAGRAPHS[reason],
+            params={"age": ctx.settings.minimum_age_years},
+        )
+    )

@@ -1,0 +1,223 @@
+"""The Privacy page of the account, one-click unsubscribe, policy versions and the
+policy acceptance asked at login (issue 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from clearcutout.service import consent, emailprefs, policy, privacy_requests
+from clearcutout.service.context import ServiceContext
+from clearcutout.service.errors import ServiceError
+from clearcutout.web.boundary import Principal, session_principal, unit_of_work
+from clearcutout.web.rendering import choose_language, error_text, render
+
+router = APIRouter()
+
+# Outcome shown after a redirect.
+NOTICES = {
+    "email": "Your email preferences were saved.",
+    "request": "Thank you. We received your request and sent you a confirmation by email.",
+    "policy": "Thank you. You accepted the privacy policy.",
+}
+
+
+def _to_login() -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+def _privacy_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any]:
+    user = principal.user
+    return {
+        "email_preferences": emailprefs.preferences(ctx, user),
+        "mandatory_categories": emailprefs.MANDATORY,
+        "category_labels": emailprefs.CATEGORY_LABELS,
+        "request_kinds": privacy_requests.KINDS,
+        "processing_choices": privacy_requests.PROCESSING,
+        "requests": privacy_requests.list_own(ctx, user),
+        "history": consent.history(ctx, user),
+        "acceptance": policy.latest_acceptance(ctx, user),
+        "current_policy": policy.current_version(ctx),
+        "pending_policy": policy.pending_acceptance(ctx, user),
+        "max_message": privacy_requests.MAX_MESSAGE,
+    }
+
+
+@router.get("/account/privacy", response_class=HTMLResponse)
+def privacy_page(request: Request, done: str | None = None) -> Response:
+    """Email preferences, objections and questions, consent history (and, later, export
+    and deletion)."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        if principal is None:
+            return _to_login()
+        context = _privacy_context(ctx, principal)
+    return render(
+        request,
+        "account_privacy.html",
+        {**context, "notice": NOTICES.get(done or "")},
+        user=principal.user,
+    )
+
+
+def _privacy_action(
+    request: Request, action: Callable[[ServiceContext, Principal], None], *, done: str
+) -> Response:
+    """Run one Privacy-page action; on a service error show the page with the message."""
+    try:
+        with unit_of_work(request) as ctx:
+            principal = session_principal(ctx, request)
+            if principal is None:
+                return _to_login()
+            action(ctx, principal)
+    except ServiceError as error:
+        with unit_of_work(request) as ctx:
+            principal = session_principal(ctx, request)
+            if principal is None:
+                return _to_login()
+            context = _privacy_context(ctx, principal)
+        context |= {
+            "error": error_text(error, choose_language(request, principal.user)),
+            "error_field": getattr(error, "field", None),
+        }
+        status = error.http_status if error.http_status < 500 else 400
+        return render(
+            request, "account_privacy.html", context, user=principal.user, status_code=status
+        )
+    return RedirectResponse(f"/account/privacy?done={done}", status_code=303)
+
+
+@router.post("/account/privacy/email")
+def save_email_preferences(
+    request: Request, subscribe: Annotated[list[str] | None, Form()] = None
+) -> Response:
+    """Save which optional emails the person receives (checked boxes = subscribed)."""
+    chosen = set(subscribe or [])
+
+    def action(ctx: ServiceContext, principal: Principal) -> None:
+        emailprefs.set_preferences(
+            ctx,
+            principal.user,
+            {category: category in chosen for category in emailprefs.OPTIONAL},
+            source="privacy_page",
+        )
+
+    return _privacy_action(request, action, done="email")
+
+
+@router.post("/account/privacy/requests")
+def submit_request(
+    request: Request,
+    kind: Annotated[str, Form()] = "",
+    processing: Annotated[str | None, Form()] = None,
+    message: Annotated[str, Form()] = "",
+) -> Response:
+    """Object to a kind of processing, or ask a privacy question."""
+
+    def action(ctx: ServiceContext, principal: Principal) -> None:
+        privacy_requests.submit(
+            ctx, principal.user, kind=kind, processing=processing or None, message=message
+        )
+
+    return _privacy_action(request, action, done="request")
+
+
+# ----------------------------------------------------------------------------- policy
+
+
+@router.get("/privacy/versions/{version_id}", response_class=HTMLResponse)
+def policy_version(request: Request, version_id: str) -> Response:
+    """One version of the privacy policy, current or earlier."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        shown = policy.get_version(ctx, version_id)
+        all_versions = policy.versions(ctx)
+    return render(
+        request,
+        "privacy.html",
+        {"policy": shown, "versions": all_versions, "current": all_versions[0]},
+        user=principal.user if principal else None,
+    )
+
+
+@router.get("/privacy/accept", response_class=HTMLResponse)
+def accept_form(request: Request) -> Response:
+    """Asked at login: accept the privacy policy in force (after a significant change)."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        if principal is None:
+            return _to_login()
+        pending = policy.pending_acceptance(ctx, principal.user)
+        current = policy.current_version(ctx)
+    if pending is None:
+        return RedirectResponse("/account", status_code=303)
+    return render(request, "policy_accept.html", {"policy": current}, user=principal.user)
+
+
+@router.post("/privacy/accept")
+def accept_submit(request: Request, version: Annotated[str, Form()] = "") -> Response:
+    """Record the acceptance (consent history) and go on to the account."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        if principal is None:
+            return _to_login()
+        policy.accept(ctx, principal.user, version_id=version, source="login_prompt")
+    return RedirectResponse("/account/privacy?done=policy", status_code=303)
+
+
+# ----------------------------------------------------------------------------- unsubscribe
+
+
+@router.get("/unsubscribe", response_class=HTMLResponse)
+def unsubscribe_confirm(request: Request, token: str = "") -> Response:
+    """Ask to confirm: link scanners fetch links, so a GET never unsubscribes."""
+    try:
+        with unit_of_work(request) as ctx:
+            found = emailprefs.check_token(ctx, token)
+            category = found.category
+    except ServiceError as error:
+        return _unsubscribe_failed(request, error)
+    return render(
+        request,
+        "unsubscribe.html",
+        {
+            "state": "confirm",
+            "token": token,
+            "category": category,
+            "category_labels": emailprefs.CATEGORY_LABELS,
+        },
+    )
+
+
+@router.post("/unsubscribe", response_class=HTMLResponse)
+def unsubscribe_one_click(
+    request: Request,
+    token: str = "",
+    form_token: Annotated[str | None, Form(alias="token")] = None,
+) -> Response:
+    """RFC 8058 one-click unsubscribe (also the confirmation page's button); no login."""
+    try:
+        with unit_of_work(request) as ctx:
+            found = emailprefs.unsubscribe(
+                ctx, token or form_token or "", source="unsubscribe_link"
+            )
+            category = found.category
+    except ServiceError as error:
+        return _unsubscribe_failed(request, error)
+    return render(
+        request,
+        "unsubscribe.html",
+        {"state": "done", "category": category, "category_labels": emailprefs.CATEGORY_LABELS},
+    )
+
+
+def _unsubscribe_failed(request: Request, error: ServiceError) -> Response:
+    return render(
+        request,
+        "unsubscribe.html",
+        {"state": "failed", "error": error_text(error, choose_language(request, None))},
+        status_code=error.http_status if error.http_status < 500 else 400,
+    )
