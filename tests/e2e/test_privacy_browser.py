@@ -55,7 +55,9 @@ def test_a_person_manages_email_preferences_unsubscribes_and_objects(
         page.get_by_label("Email address").fill("lin@example.org")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Our privacy policy has changed")
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            "Please accept our privacy policy"
+        )
         shot(page, "01-policy-prompt")
         page.get_by_role("button", name="I accept the privacy policy").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Your privacy")

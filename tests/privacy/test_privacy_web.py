@@ -387,6 +387,7 @@ def test_after_a_significant_change_login_asks_for_acceptance_once(
     assert login.headers["location"] == "/privacy/accept"
     prompt = client.get("/privacy/accept")
     assert "We now keep chat logs." in prompt.text
+    assert "Our privacy policy has changed" in prompt.text
     accepted = client.post(
         "/privacy/accept",
         data={

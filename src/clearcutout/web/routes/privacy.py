@@ -151,10 +151,15 @@ def accept_form(request: Request) -> Response:
         if principal is None:
             return _to_login()
         pending = policy.pending_acceptance(ctx, principal.user)
-        current = policy.current_version(ctx)
+        accepted_before = policy.latest_acceptance(ctx, principal.user) is not None
     if pending is None:
         return RedirectResponse("/account", status_code=303)
-    return render(request, "policy_accept.html", {"policy": current}, user=principal.user)
+    return render(
+        request,
+        "policy_accept.html",
+        {"policy": pending, "accepted_before": accepted_before},
+        user=principal.user,
+    )
 
 
 @router.post("/privacy/accept")
