@@ -31,8 +31,10 @@ _NAMED_CONSTANTS = {
     "COOKIE_PURPOSES",
     "DELETION_PARAGRAPHS",
 }
-# Keyword arguments that carry user-facing text: emails, and the integrations' texts.
-_EMAIL_KEYWORDS = {"subject", "action_label", "paragraphs", "purpose", "legal_basis"}
+# Keyword arguments that carry user-facing text: emails everywhere, and in the
+# integrations module the cookie purposes (elsewhere ``purpose=`` is a code, e.g. fetch's).
+_EMAIL_KEYWORDS = {"subject", "action_label", "paragraphs"}
+_INTEGRATION_KEYWORDS = _EMAIL_KEYWORDS | {"purpose", "legal_basis"}
 
 
 def _strings(node: ast.AST) -> list[str]:
@@ -47,6 +49,7 @@ def _strings(node: ast.AST) -> list[str]:
 
 def python_msgids(path: Path) -> set[str]:
     found: set[str] = set()
+    keywords = _INTEGRATION_KEYWORDS if path.name == "integrations.py" else _EMAIL_KEYWORDS
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call):
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", "")
@@ -54,7 +57,7 @@ def python_msgids(path: Path) -> set[str]:
             if (name in {"_", "gettext"} or is_ours) and node.args:
                 found.update(_strings(node.args[0]))
             for keyword in node.keywords:
-                if keyword.arg in _EMAIL_KEYWORDS:
+                if keyword.arg in keywords:
                     found.update(_strings(keyword.value))
         elif (
             isinstance(node, ast.Assign)
