@@ -10,6 +10,8 @@
     clearcutout policy publish FILE --effective DATE --summary TEXT [--significant]
         [--summary-translation de=TEXT]
     clearcutout mail announce --category service_updates|marketing --subject S --body-file F
+    clearcutout retention sweep
+    clearcutout storage init
 
 Errors print one line and exit with status 1.
 """
@@ -253,6 +255,36 @@ def mail_announce(
     console.print(f"Sent to {count} subscribers.")
 
 
+def retention_sweep() -> None:
+    """Delete now every image whose retention period has passed; print the counts."""
+    from clearcutout.service.retention import run_sweep
+
+    settings = get_settings()
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        check_migrated(engine)
+        report = run_sweep(session_factory(engine), settings, Keyring.from_settings(settings))
+    finally:
+        engine.dispose()
+    console.print(f"Jobs expired: {report.jobs_expired}")
+    console.print(f"Objects deleted: {report.objects_deleted}")
+    console.print(f"Data exports deleted: {report.exports_deleted}")
+    if report.failures:
+        errors.print(f"Failures (retried by the next sweep): {report.failures}")
+        raise typer.Exit(1)
+
+
+def storage_init() -> None:
+    """Create the S3 buckets and install their expiry rule (second line of defence)."""
+    from clearcutout.service.retention import install_expiry_rules
+
+    rules = install_expiry_rules(get_settings())
+    if not rules:
+        console.print("No s3:// region: nothing to set up (file:// storage needs none).")
+    for rule in rules:
+        console.print(f"{rule.region}: {rule.store} expires objects after {rule.days} days")
+
+
 def register(app: typer.Typer) -> None:
     """Add the service commands to the ``clearcutout`` command."""
     app.command("serve")(_one_line_errors(serve))
@@ -274,3 +306,9 @@ def register(app: typer.Typer) -> None:
     mail_app = typer.Typer(help="Emails to users.", no_args_is_help=True)
     mail_app.command("announce")(_one_line_errors(mail_announce))
     app.add_typer(mail_app, name="mail")
+    retention_app = typer.Typer(help="Automatic deletion of images.", no_args_is_help=True)
+    retention_app.command("sweep")(_one_line_errors(retention_sweep))
+    app.add_typer(retention_app, name="retention")
+    storage_app = typer.Typer(help="Object storage.", no_args_is_help=True)
+    storage_app.command("init")(_one_line_errors(storage_init))
+    app.add_typer(storage_app, name="storage")

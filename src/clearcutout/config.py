@@ -43,6 +43,8 @@ class RegionSettings(BaseModel):
     s3_secret_access_key: SecretStr | None = None
     # Queue that scale-out workers of this region consume (Celery); default: the region name.
     queue: str | None = None
+    # Plans whose users may choose this region; None = every plan (issue 6).
+    plans: list[str] | None = None
 
 
 def _default_regions() -> dict[str, RegionSettings]:
@@ -188,6 +190,17 @@ class Settings(EngineSettings):
     job_poll_seconds: float = Field(default=2.0, gt=0)
     # Attempts before a job that keeps failing for transient reasons is marked failed.
     job_max_attempts: int = Field(default=3, ge=1)
+
+    # Retention, residency and data export (issue 6, points 1-3).
+    # How often the in-process retention sweeper runs (embedded default); 0 = never (a
+    # scale-out deployment runs ``clearcutout retention sweep`` or Celery beat instead).
+    retention_sweep_interval_seconds: float = Field(default=300.0, ge=0)
+    # Jobs expired per batch (each batch is its own transaction, so a crash loses nothing).
+    retention_sweep_batch: int = Field(default=100, ge=1)
+    # Install the S3 bucket lifecycle rule (second line of defence) at app start.
+    s3_lifecycle_on_start: bool = True
+    # A "Download my data" archive, and its emailed link, expire after this many hours.
+    export_link_hours: int = Field(default=48, ge=1)
 
     @property
     def effective_database_url(self) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "ConsentEvent",
+    "DataExport",
     "EmailPreference",
     "EmailToken",
     "Job",
@@ -109,6 +110,8 @@ class User(Base):
     password_changed_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Billing plan; some regions are offered only to some plans (issue 6).
+    plan: Mapped[str] = mapped_column(String(32), default="free")
     # Staff may read privacy requests and flag accounts (every access is in ``access_log``).
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     # First-party referral attribution: the ``?ref=`` code the person arrived with.
@@ -353,3 +356,26 @@ class PolicyVersionRow(Base):
     significant: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str] = mapped_column(Text)
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataExport(Base):
+    """A "Download my data" archive (issue 6, point 3), built in the background.
+
+    The ZIP is a sealed object under the user's prefix in their region (so a region move
+    or an account deletion takes it along); ``status`` is ``pending``, ``ready`` or
+    ``failed``. Link and object are gone after ``expires_at`` (retention sweeper).
+    """
+
+    __tablename__ = "data_exports"
+    __table_args__ = (Index("ix_data_exports_status", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    region: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    object_key: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ready_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clearcutout.db.models import EmailToken, PolicyAcceptance, User, new_id
-from clearcutout.service import consent, sessions, throttle
+from clearcutout.service import consent, residency, sessions, throttle
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import (
     AgeRequirementError,
@@ -118,9 +118,8 @@ def clean_referral_code(code: str | None) -> str | None:
 
 
 def validate_region(ctx: ServiceContext, region: str) -> str:
-    if region not in ctx.settings.regions:
-        raise ValidationError("Choose one of the offered regions.", field="region")
-    return region
+    """A region a new account (plan ``free``) may choose (``service.residency``)."""
+    return residency.check_region(ctx.settings, region, residency.DEFAULT_PLAN)
 
 
 def find_user_by_email(ctx: ServiceContext, email: str) -> User | None:

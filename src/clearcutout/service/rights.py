@@ -23,7 +23,10 @@ from clearcutout.db.models import (
 )
 from clearcutout.service import sessions
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.erasure import erase_stored_data
+from clearcutout.service.errors import ValidationError
 from clearcutout.service.mail import render_email
+from clearcutout.service.passwords import verify_password
 from clearcutout.service.userkeys import destroy_user_key, read_email, read_name
 
 log = logging.getLogger(__name__)
@@ -72,20 +75,23 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
     1. read what the confirmation email needs (address, name, language) while the key
        still exists;
     2. end every session (the session rows go, so the cookie stops working at once);
-    3. stored images: deleting the user's objects from their region's storage is added
-       here with the jobs/storage work (issue 6, point 4) and must run before step 5;
-       until then the user's objects become unreadable through step 5;
+    3. delete every stored object of the user, in every region, and the rows that
+       point at them: jobs, data exports and, when the person asked, the staff
+       access-log entries about them (``service.erasure``);
     4. delete the user's rows (``_USER_TABLES``, then the user row, which cascades);
     5. destroy the user's key (crypto-shredding: any copy of data sealed with it, in a
        backup or a forgotten object, can no longer be read);
     6. queue the confirmation email (sent after the commit, account category).
 
-    The staff access log keeps its entries (ids only, no personal data).
+    Nothing is kept for billing: there is none yet (README, "Privacy"). A deletion staff
+    decided keeps its access-log entries (ids, action, reason) as the record of who
+    deleted the account and why; entries a staff member made about others stay too.
     """
     email, name, lang = read_email(ctx, user), read_name(ctx, user), user.lang
     user_id = user.id
 
     sessions.revoke_all_sessions(ctx, user)
+    erase_stored_data(ctx, user_id, keep_access_log=reason is not DeletionReason.REQUESTED)
     for table in _USER_TABLES:
         ctx.db.execute(delete(table).where(table.user_id == user_id))
     destroy_user_key(ctx, user_id)
@@ -94,6 +100,13 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
 
     _queue_confirmation(ctx, to=email, name=name, lang=lang, reason=reason)
     log.info("account.deleted user_id=%s reason=%s", user_id, reason.value)
+
+
+def delete_own_account(ctx: ServiceContext, user: User, *, password: str) -> None:
+    """The person deletes their own account; the password is asked again."""
+    if not verify_password(ctx.settings, user.password_hash, password):
+        raise ValidationError("Your password is not correct.", field="delete_password")
+    delete_account(ctx, user, reason=DeletionReason.REQUESTED)
 
 
 def _queue_confirmation(

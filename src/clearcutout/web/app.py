@@ -13,6 +13,7 @@ from clearcutout.config import Settings, get_settings
 from clearcutout.crypto import Keyring
 from clearcutout.db import check_migrated, create_db_engine, session_factory
 from clearcutout.service.errors import PermissionDeniedError
+from clearcutout.service.retention import install_lifecycle_rules
 from clearcutout.web.boundary import WebServices
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled
@@ -25,6 +26,7 @@ from clearcutout.web.security import (
     csrf_tokens_match,
 )
 from clearcutout.workers import create_executor
+from clearcutout.workers.housekeeping import Housekeeper
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -64,11 +66,16 @@ async def csrf_guard(request: Request) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the job executor for as long as the app serves."""
+    """Run the job executor and housekeeping (retention, exports) while the app serves."""
+    settings = app.state.services.settings
+    if settings.s3_lifecycle_on_start:
+        install_lifecycle_rules(settings)
     app.state.executor.start()
+    app.state.housekeeper.start()
     try:
         yield
     finally:
+        app.state.housekeeper.stop()
         app.state.executor.stop()
 
 
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         account,
         api,
         auth,
+        data_rights,
         docs,
         images,
         jobs,
@@ -107,6 +115,10 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         settings=settings, engine=engine, sessions=sessions, keyring=keyring
     )
     app.state.executor = create_executor(settings, sessions, keyring)
+    # Reads the clock through the services, so tests that move it move the sweeper too.
+    app.state.housekeeper = Housekeeper(
+        settings, sessions, keyring, clock=lambda: app.state.services.clock()
+    )
     app.add_middleware(
         SecurityMiddleware,
         keyring=keyring,
@@ -116,7 +128,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (pages, auth, account, api, jobs, docs, removebg, privacy, staff):
+    for module in (pages, auth, account, api, jobs, docs, removebg, privacy, data_rights, staff):
         app.include_router(module.router)
     app.include_router(images.router)
     return app

@@ -7,9 +7,10 @@ rolls back) and only then delivers the queued emails.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
-from clearcutout.db.models import User
+from clearcutout.db.models import User, utcnow
 from clearcutout.service import apikeys, sessions
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.context import unit_of_work as service_unit_of_work
@@ -35,6 +36,8 @@ class WebServices:
     engine: Engine
     sessions: sessionmaker[Session]
     keyring: Keyring
+    # What "now" is for requests and the retention sweeper; tests move it (issue 6).
+    clock: Callable[[], datetime] = field(default=utcnow)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def services(request: Request) -> WebServices:
 def unit_of_work(request: Request) -> Iterator[ServiceContext]:
     """One transaction per request: commit (then send mail) or roll back."""
     svc = services(request)
-    with service_unit_of_work(svc.sessions, svc.settings, svc.keyring) as ctx:
+    with service_unit_of_work(svc.sessions, svc.settings, svc.keyring, clock=svc.clock) as ctx:
         yield ctx
 
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.service import accounts, apikeys, sessions
+from clearcutout.service import accounts, apikeys, residency, sessions
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import ServiceError
-from clearcutout.web.boundary import Principal, session_principal, unit_of_work
+from clearcutout.web.boundary import Principal, services, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import SESSION_COOKIE
 
@@ -36,7 +36,11 @@ def _page_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any]:
         "sessions": sessions.list_sessions(ctx, principal.user, current_id=principal.session_id),
         "api_keys": apikeys.list_api_keys(ctx, principal.user),
         "scopes": apikeys.SCOPES,
-        "regions": ctx.settings.regions,
+        "regions": {
+            choice.name: choice
+            for choice in residency.offered_regions(ctx.settings, principal.user.plan)
+        },
+        "location": residency.data_location(ctx.settings, principal.user),
     }
 
 
@@ -134,12 +138,16 @@ def change_email(
 
 @router.post("/region")
 def change_region(request: Request, region: Annotated[str, Form()] = "") -> Response:
-    """Move the account to another region."""
+    """Move the account and its stored images to another region (refused while jobs run)."""
+    moves: list[residency.RegionMove | None] = []
 
     def action(ctx: ServiceContext, principal: Principal) -> None:
-        accounts.change_region(ctx, principal.user, region=region)
+        moves.append(residency.move_to_region(ctx, principal.user, region=region))
 
-    return _act(request, action, done="region")
+    response = _act(request, action, done="region")
+    if moves:  # committed: now the old region's copies go
+        residency.finish_move(services(request).settings, moves[0])
+    return response
 
 
 @router.post("/preferences")

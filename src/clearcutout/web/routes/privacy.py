@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.service import consent, emailprefs, policy, privacy_requests
+from clearcutout.service import consent, emailprefs, export, policy, privacy_requests, residency
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import ServiceError
 from clearcutout.web.boundary import Principal, session_principal, unit_of_work
@@ -22,6 +22,7 @@ NOTICES = {
     "email": "Your email preferences were saved.",
     "request": "Thank you. We received your request and sent you a confirmation by email.",
     "policy": "Thank you. You accepted the privacy policy.",
+    "export": "We are preparing your data. We will email you a link when it is ready.",
 }
 
 
@@ -43,6 +44,9 @@ def _privacy_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any
         "current_policy": policy.current_version(ctx),
         "pending_policy": policy.pending_acceptance(ctx, user),
         "max_message": privacy_requests.MAX_MESSAGE,
+        "exports": export.list_exports(ctx, user),
+        "export_link_hours": ctx.settings.export_link_hours,
+        "location": residency.data_location(ctx.settings, user),
     }
 
 

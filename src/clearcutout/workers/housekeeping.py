@@ -1,0 +1,105 @@
+"""In-process housekeeping for the embedded default (issue 6): one thread that
+
+* runs the retention sweep (``service.retention.run_sweep``) at start and then every
+  ``retention_sweep_interval_seconds`` (0 turns it off: a scale-out deployment runs it
+  from Celery beat or ``clearcutout retention sweep``), and
+* builds the "Download my data" archives that are waiting (``service.export``), at once
+  when :meth:`Housekeeper.wake` is called after a request is committed, and at every
+  tick, so an archive whose build was cut short by a restart is built after it.
+
+Both are plain functions of ids and settings, each step its own transaction, so the
+same calls work from a Celery task.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from clearcutout.config import Settings
+from clearcutout.crypto import Keyring
+from clearcutout.db.models import utcnow
+from clearcutout.service import export, retention
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Housekeeper"]
+
+# How often waiting exports are looked for when nobody wakes the thread.
+_EXPORT_POLL_SECONDS = 30.0
+
+
+class Housekeeper:
+    """The retention sweeper and the export builder, on one daemon thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        keyring: Keyring,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.keyring = keyring
+        self.clock = clock
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sweeps = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name="clearcutout-housekeeping"
+        )
+        self._thread.start()
+        log.info(
+            "housekeeping.started sweep_interval_s=%s",
+            self.settings.retention_sweep_interval_seconds,
+        )
+
+    def wake(self) -> None:
+        """Look for waiting exports now (called after a request committed one)."""
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+            self._thread = None
+        log.info("housekeeping.stopped")
+
+    def _run(self) -> None:
+        interval = self.settings.retention_sweep_interval_seconds
+        next_sweep = time.monotonic() if interval > 0 else float("inf")
+        while not self._stopping.is_set():
+            self._build_exports()
+            if time.monotonic() >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + interval
+            wait = min(_EXPORT_POLL_SECONDS, max(0.0, next_sweep - time.monotonic()))
+            self._wake.wait(timeout=wait)
+            self._wake.clear()
+
+    def _sweep(self) -> None:
+        try:
+            retention.run_sweep(self.sessions, self.settings, self.keyring, clock=self.clock)
+            self.sweeps += 1
+        except Exception:  # the next tick tries again; never end the thread
+            log.exception("retention.sweep_failed")
+
+    def _build_exports(self) -> None:
+        try:
+            export.build_pending(self.sessions, self.settings, self.keyring, clock=self.clock)
+        except Exception:
+            log.exception("export.build_failed")
