@@ -155,3 +155,16 @@ def test_regions_can_be_limited_to_plans(tmp_path: Path) -> None:
             return ctx.db.get(User, user_id).region  # type: ignore[attr-defined]
 
         assert run(app.services, jobs_region) == "apac"
+
+
+def test_sign_up_offers_and_accepts_only_the_regions_of_the_free_plan(tmp_path: Path) -> None:
+    regions = {
+        "eu": RegionSettings(label="European Union"),
+        "apac": RegionSettings(label="Asia Pacific", plans=["business"]),
+    }
+    for app in jobs_app(job_settings(tmp_path / "data", regions=regions)):
+        page = app.client.get("/signup")
+        assert "European Union" in page.text
+        assert "Asia Pacific" not in page.text
+        with pytest.raises(ValidationError, match="not available on your plan"):
+            app.account(region="apac")

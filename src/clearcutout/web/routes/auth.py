@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.service import accounts, policy, sessions
+from clearcutout.service import accounts, policy, residency, sessions
 from clearcutout.service.errors import ServiceError
 from clearcutout.service.policy import current_version
 from clearcutout.web.boundary import client_ip, unit_of_work
@@ -50,7 +50,11 @@ def _signup_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
     with unit_of_work(request) as ctx:
         policy = current_version(ctx)
     return {
-        "regions": settings.regions,
+        # New accounts are on the free plan: regions limited to other plans are not offered.
+        "regions": {
+            choice.name: choice
+            for choice in residency.offered_regions(settings, residency.DEFAULT_PLAN)
+        },
         "policy": policy,
         "values": values,
         "minimum_age": settings.minimum_age_years,
