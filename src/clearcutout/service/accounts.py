@@ -41,7 +41,6 @@ from clearcutout.service.userkeys import (
     create_user_key,
     read_email,
     read_name,
-    rewrap_user_key,
     seal,
     unseal,
     user_key,
@@ -600,12 +599,10 @@ def set_preferences(
     log.info("account.preferences_changed user_id=%s", user.id)
 
 
-def change_region(ctx: ServiceContext, user: User, *, region: str) -> None:
-    """Move the account to another region: its key is re-wrapped by that region's master
-    key. (Once images are stored, issue 6 moves and re-encrypts them here too.)"""
-    value = validate_region(ctx, region)
-    if value == user.region:
-        return
-    rewrap_user_key(ctx, user.id, region=value)
-    user.region = value
-    log.info("account.region_changed user_id=%s region=%s", user.id, value)
+def change_region(ctx: ServiceContext, user: User, *, region: str) -> residency.RegionMove | None:
+    """Move the account, its key and its stored objects to another region.
+
+    See :func:`service.residency.move_to_region`: the caller commits, then passes the
+    result to :func:`service.residency.finish_move` to delete the old region's copies.
+    """
+    return residency.move_to_region(ctx, user, region=region)
