@@ -21,7 +21,7 @@ from clearcutout.db.models import (
     PrivacyRequest,
     User,
 )
-from clearcutout.service import sessions
+from clearcutout.service import removebg, sessions
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.erasure import erase_stored_data
 from clearcutout.service.errors import ValidationError
@@ -78,7 +78,9 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
     3. delete every stored object of the user, in every region, and the rows that
        point at them: jobs, data exports and, when the person asked, the staff
        access-log entries about them (``service.erasure``);
-    4. delete the user's rows (``_USER_TABLES``, then the user row, which cascades);
+    4. delete the user's rows (``_USER_TABLES``, the remove.bg credit counters — keyed
+       by a keyed hash of the id, so no id search finds them — then the user row,
+       which cascades);
     5. destroy the user's key (crypto-shredding: any copy of data sealed with it, in a
        backup or a forgotten object, can no longer be read);
     6. queue the confirmation email (sent after the commit, account category).
@@ -92,6 +94,7 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
 
     sessions.revoke_all_sessions(ctx, user)
     erase_stored_data(ctx, user_id, keep_access_log=reason is not DeletionReason.REQUESTED)
+    removebg.forget_user(ctx, user_id)  # credit counters are keyed by a hash of the id
     for table in _USER_TABLES:
         ctx.db.execute(delete(table).where(table.user_id == user_id))
     destroy_user_key(ctx, user_id)
