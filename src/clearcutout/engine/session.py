@@ -45,6 +45,10 @@ class ModelRunner:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ORT's memory pattern pre-plans one block per run on top of the arena; without
+        # it the arena alone serves the same tensors at the same speed (measured: U²-Netp
+        # 0.232 s either way, peak RSS 556 → 362 MiB; U²-Net 1065 → 780 MiB).
+        options.enable_mem_pattern = False
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
