@@ -25,18 +25,21 @@ from contextlib import contextmanager
 from datetime import date
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from clearcutout.config import get_settings
-from clearcutout.crypto import Keyring
-from clearcutout.db import check_migrated, create_db_engine, session_factory, upgrade
 from clearcutout.errors import ClearCutoutError
-from clearcutout.service import accounts, apikeys, emailprefs, policy, staff
-from clearcutout.service.context import ServiceContext, unit_of_work
+
+if TYPE_CHECKING:
+    from clearcutout.service.context import ServiceContext
+
+# The service layer (SQLAlchemy, Alembic, the web app) is imported inside each command:
+# `clearcutout remove` registers these commands too, and importing it all up front cost
+# every cutout run 0.7 s and ~50 MiB of memory.
 
 console = Console()
 errors = Console(stderr=True)
@@ -58,6 +61,10 @@ def _one_line_errors(function: Callable[P, R]) -> Callable[P, R]:
 
 @contextmanager
 def _unit_of_work() -> Iterator[ServiceContext]:
+    from clearcutout.crypto import Keyring
+    from clearcutout.db import check_migrated, create_db_engine, session_factory
+    from clearcutout.service.context import unit_of_work
+
     settings = get_settings()
     engine = create_db_engine(settings.effective_database_url)
     try:
@@ -98,6 +105,8 @@ def serve(
 
 def db_upgrade() -> None:
     """Create or migrate the database to this version's schema."""
+    from clearcutout.db import create_db_engine, upgrade
+
     settings = get_settings()
     engine = create_db_engine(settings.effective_database_url)
     try:
@@ -116,6 +125,8 @@ def users_create(
     region: Annotated[str | None, typer.Option(help="Data region (default: settings).")] = None,
 ) -> None:
     """Create a verified account."""
+    from clearcutout.service import accounts
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -130,6 +141,8 @@ def users_create(
 
 def users_list() -> None:
     """List the accounts (decrypted for the operator)."""
+    from clearcutout.service import accounts
+
     with _unit_of_work() as ctx:
         profiles = accounts.list_users(ctx)
     columns = ("id", "email", "name", "region", "verified", "created")
@@ -163,6 +176,8 @@ def apikeys_create(
     ] = None,
 ) -> None:
     """Create an API key and print it once."""
+    from clearcutout.service import accounts, apikeys
+
     with _unit_of_work() as ctx:
         user = accounts.get_user_by_email(ctx, email)
         _info, raw = apikeys.create_api_key(
@@ -176,6 +191,8 @@ def users_grant_staff(
     email: Annotated[str, typer.Argument(help="Email address of the account.")],
 ) -> None:
     """Give an account the staff role (privacy requests, account look-up; all logged)."""
+    from clearcutout.service import staff
+
     with _unit_of_work() as ctx:
         user = staff.set_staff(ctx, email=email, is_staff=True)
         user_id = user.id
@@ -186,6 +203,8 @@ def users_revoke_staff(
     email: Annotated[str, typer.Argument(help="Email address of the account.")],
 ) -> None:
     """Take the staff role away."""
+    from clearcutout.service import staff
+
     with _unit_of_work() as ctx:
         user = staff.set_staff(ctx, email=email, is_staff=False)
         user_id = user.id
@@ -217,6 +236,8 @@ def policy_publish(
     ] = None,
 ) -> None:
     """Publish a new version of the privacy policy."""
+    from clearcutout.service import policy
+
     try:
         effective_date = date.fromisoformat(effective)
     except ValueError:
@@ -245,6 +266,8 @@ def mail_announce(
     ],
 ) -> None:
     """Email an announcement to everyone subscribed to an optional category."""
+    from clearcutout.service import emailprefs
+
     paragraphs = [
         " ".join(block.split())
         for block in body_file.read_text(encoding="utf-8").split("\n\n")
@@ -257,6 +280,8 @@ def mail_announce(
 
 def retention_sweep() -> None:
     """Delete now every image whose retention period has passed; print the counts."""
+    from clearcutout.crypto import Keyring
+    from clearcutout.db import check_migrated, create_db_engine, session_factory
     from clearcutout.service.retention import run_sweep
 
     settings = get_settings()
