@@ -136,6 +136,8 @@ class EngineSettings(BaseSettings):
     inference_threads: int = 0
     allow_model_download: bool = True
     model_fetch_timeout_s: float = 600.0
+    # Keep freed image buffers for the next image (glibc); see engine.allocator.
+    tune_allocator: bool = True
 
 
 class Settings(EngineSettings):

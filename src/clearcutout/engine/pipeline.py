@@ -9,10 +9,8 @@ encode.
 from __future__ import annotations
 
 import struct
-import threading
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
@@ -23,6 +21,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from clearcutout.config import EngineSettings
+from clearcutout.engine.allocator import keep_freed_buffers
 from clearcutout.engine.compose import (
     Box,
     Composition,
@@ -35,6 +34,7 @@ from clearcutout.engine.compose import (
 from clearcutout.engine.decode import DecodedImage, check_pixel_limit, decode_image, decode_pil
 from clearcutout.engine.models import ModelSpec, custom_spec, get_spec
 from clearcutout.engine.options import CutoutOptions
+from clearcutout.engine.parallel import shared_pool
 from clearcutout.engine.refine import estimate_foreground, guided_filter
 from clearcutout.engine.session import ModelRunner, available_cores, get_runner
 from clearcutout.engine.store import ModelStore
@@ -134,6 +134,8 @@ class Remover:
     @property
     def runner(self) -> ModelRunner:
         if self._runner is None:
+            if self.settings.tune_allocator:
+                keep_freed_buffers()
             path = self._model_path or self.store.ensure(self.spec.name)
             self._runner = get_runner(
                 path, self.spec.family, threads=self.settings.inference_threads
@@ -171,28 +173,40 @@ class Remover:
         zoom_pass: bool = False,
     ) -> NDArray[np.float32]:
         """The matte (H×W float32 in [0, 1]) for an RGB image at its own resolution."""
-        alpha = self._matte(rgb, flip_average=flip_average, zoom_pass=zoom_pass)
-        if refine:
-            alpha = guided_filter(rgb, alpha)
-        return alpha
+        matte = self._matte(rgb, refine=refine, flip_average=flip_average, zoom_pass=zoom_pass)
+        return guided_filter(rgb, matte) if refine else matte
 
-    def _model_matte(self, rgb: NDArray[np.uint8], *, flip_average: bool) -> NDArray[np.float32]:
-        """The model's matte, upsampled to ``rgb``'s size (bilinear: smooth, no ringing)."""
-        height, width = rgb.shape[:2]
+    def _small_matte(self, rgb: NDArray[np.uint8], *, flip_average: bool) -> NDArray[np.float32]:
+        """The model's matte at its own resolution (S×S)."""
         small = self.runner.predict(rgb)
         if flip_average:
             # The mirrored photo is a second, slightly different look at the same
             # subject; averaging the two mattes cancels part of each one's errors.
             mirrored = self.runner.predict(np.ascontiguousarray(rgb[:, ::-1]))
             small = (small + mirrored[:, ::-1]) * 0.5
+        return small
+
+    def _model_matte(self, rgb: NDArray[np.uint8], *, flip_average: bool) -> NDArray[np.float32]:
+        """The model's matte, upsampled to ``rgb``'s size (bilinear: smooth, no ringing)."""
+        height, width = rgb.shape[:2]
         upsampled: NDArray[np.float32] = cv2.resize(
-            small, (width, height), interpolation=cv2.INTER_LINEAR
+            self._small_matte(rgb, flip_average=flip_average),
+            (width, height),
+            interpolation=cv2.INTER_LINEAR,
         )
         return upsampled
 
     def _matte(
-        self, rgb: NDArray[np.uint8], *, flip_average: bool, zoom_pass: bool
+        self, rgb: NDArray[np.uint8], *, refine: bool, flip_average: bool, zoom_pass: bool
     ) -> NDArray[np.float32]:
+        """The unrefined matte: ``rgb``'s size, or the model's S×S when refinement follows.
+
+        The guided filter reads the matte at its own work size, so handing it the S×S
+        output skips a full-size upsample it would only shrink again (12 MP: two passes
+        over a 48 MB array). The zoom pass edits a window of the full-size matte.
+        """
+        if refine and not zoom_pass:
+            return self._small_matte(rgb, flip_average=flip_average)
         alpha = self._model_matte(rgb, flip_average=flip_average)
         if zoom_pass:
             box = _zoom_box(alpha)
@@ -228,7 +242,10 @@ class Remover:
             roi = _scale_box(roi, width / decoded.width, height / decoded.height)
         region = rgb[roi.top : roi.top + roi.height, roi.left : roi.left + roi.width]
         region_alpha = self._matte(
-            region, flip_average=options.flip_average, zoom_pass=options.zoom_pass
+            region,
+            refine=options.refine,
+            flip_average=options.flip_average,
+            zoom_pass=options.zoom_pass,
         )
         inferred_at = time.perf_counter()
 
@@ -377,18 +394,6 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ADLER_BASE = 65521
 #: Below this many bytes a single stripe is quicker than handing work to threads.
 _PNG_PARALLEL_BYTES = 1 << 20
-_png_pool: ThreadPoolExecutor | None = None
-_png_pool_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _png_pool
-    with _png_pool_lock:
-        if _png_pool is None:
-            _png_pool = ThreadPoolExecutor(
-                max_workers=available_cores(), thread_name_prefix="clearcutout-png"
-            )
-        return _png_pool
 
 
 def _adler32_combine(first: int, second: int, second_length: int) -> int:
@@ -439,7 +444,7 @@ def encode_png(image: Image.Image) -> bytes:
         parts = [_deflate_stripe(rows, 0, height, True)]
     else:
         futures = [
-            _pool().submit(_deflate_stripe, rows, bounds[i], bounds[i + 1], i == stripes - 1)
+            shared_pool().submit(_deflate_stripe, rows, bounds[i], bounds[i + 1], i == stripes - 1)
             for i in range(stripes)
         ]
         parts = [future.result() for future in futures]
