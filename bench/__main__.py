@@ -93,6 +93,13 @@ def batch_table(results: dict[str, dict[str, Any]], model: str) -> str:
         f"Best ours ({s['best']}) / rembg p: throughput "
         f"{s['ours_over_rembg']:.2f}×, peak RSS {s['rss_ours_over_rembg']:.2f}×",
     ]
+    if s.get("lean") is not None:
+        lines.append(
+            f"Fastest ours within rembg's peak RSS ({s['lean']}) / rembg p: throughput "
+            f"{s['lean_over_rembg']:.2f}×, peak RSS {s['lean_rss_over_rembg']:.2f}×"
+        )
+    else:
+        lines.append("No setting of ours stayed within rembg's peak RSS.")
     return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@ about 0.25, 2 and 12 megapixels. Per size: pure ONNX Runtime time (``runner.run`
 prepared tensor: the floor for any pipeline on this model), our end-to-end latency
 (encoded bytes in → decode → predict → refine → compose → PNG bytes out) and rembg's
 (``rembg.remove(bytes)``, also PNG bytes out), measured alternately after a warm-up.
-Batch: our CLI with ``--jobs`` 1, 2 and 3 vs ``rembg p`` on the same 40 files, each a
+Batch: our CLI with ``--jobs`` 1 (its default), 2 and 3 (each image then runs the model
+on cores/jobs threads) vs ``rembg p`` on the same 40 files, each a
 fresh process (model load included), with its peak RSS.
 """
 
@@ -41,7 +42,8 @@ class Plan:
 
 
 PLANS = {
-    "u2netp": Plan({0.25: 10, 2.0: 8, 12.0: 4}, 1),
+    # Two batch rounds (best of each): one round moved by ±10 % between runs.
+    "u2netp": Plan({0.25: 10, 2.0: 8, 12.0: 4}, 2),
     "u2net": Plan({0.25: 6, 2.0: 5, 12.0: 3}, 1),
 }
 DEFAULT_PLAN = Plan({0.25: 4, 2.0: 3, 12.0: 2}, 1)
@@ -171,14 +173,6 @@ def throughput(
                     env,
                 )
             )
-        # Overlap images instead of splitting one inference over the cores.
-        order.append(
-            (
-                "ours --jobs 2, 1 ORT thread",
-                [ours_cli, "remove", str(inputs), "--model", model, "--jobs", "2"],
-                {**env, "CLEARCUTOUT_INFERENCE_THREADS": "1"},
-            )
-        )
         for label, args, run_env in order:
             out = workdir / f"out-{round_}-{label.replace(' ', '_')}"
             args = [*args, str(out)] if label == "rembg p" else [*args, "-o", str(out)]
@@ -196,9 +190,25 @@ def throughput(
     best = max(
         (k for k in results if k.startswith("ours")), key=lambda k: results[k]["images_per_s"]
     )
+    rembg = results["rembg p"]
+    lean = max(
+        (
+            k
+            for k in results
+            if k.startswith("ours") and results[k]["peak_rss_mib"] <= rembg["peak_rss_mib"]
+        ),
+        key=lambda k: results[k]["images_per_s"],
+        default=None,
+    )
     results["summary"] = {
         "best": best,
-        "ours_over_rembg": results[best]["images_per_s"] / results["rembg p"]["images_per_s"],
-        "rss_ours_over_rembg": results[best]["peak_rss_mib"] / results["rembg p"]["peak_rss_mib"],
+        "ours_over_rembg": results[best]["images_per_s"] / rembg["images_per_s"],
+        "rss_ours_over_rembg": results[best]["peak_rss_mib"] / rembg["peak_rss_mib"],
+        # The target is both at once: faster than rembg without more memory.
+        "lean": lean,
+        "lean_over_rembg": results[lean]["images_per_s"] / rembg["images_per_s"] if lean else None,
+        "lean_rss_over_rembg": (
+            results[lean]["peak_rss_mib"] / rembg["peak_rss_mib"] if lean else None
+        ),
     }
     return results
