@@ -226,8 +226,8 @@ def remove(
         if jobs > 1 and settings.inference_threads == 0:
             # Several images in flight, each running the model on fewer threads, beat
             # one image on all of them; each holds its own model activations, though
-            # (bench, U²-Netp, 2 cores: --jobs 2 3.23 img/s at 938 MiB, --jobs 1 2.93
-            # img/s at 529 MiB, rembg 1.97 img/s at 782 MiB), so 1 is the default.
+            # (bench, U²-Netp, 2 cores: --jobs 2 3.39 img/s at 893 MiB, --jobs 1 3.08
+            # img/s at 497 MiB, rembg 2.13 img/s at 781 MiB), so 1 is the default.
             threads = max(1, available_cores() // jobs)
             settings = settings.model_copy(update={"inference_threads": threads})
         remover = Remover(
