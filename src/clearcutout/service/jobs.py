@@ -54,7 +54,7 @@ from clearcutout.errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-from clearcutout.service import objects
+from clearcutout.service import objects, residency
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import NotFoundError, ServiceError, ValidationError
 from clearcutout.service.usage import record_usage
@@ -365,6 +365,7 @@ def submit(
     """
     model_name = check_model(ctx.settings, model)
     check_image(ctx.settings, data)
+    region = residency.hold_region(ctx, user)  # a region move in progress finishes first
     now = ctx.now()
     job_id = new_id()
     owner_key = user_key(ctx, user.id)
@@ -373,7 +374,7 @@ def submit(
     job = Job(
         id=job_id,
         user_id=user.id,
-        region=user.region,
+        region=region,
         model=model_name,
         status=JobStatus.QUEUED.value,
         options=options.to_dict(),
@@ -388,7 +389,7 @@ def submit(
         expires_at=now + timedelta(days=ctx.settings.retention_days),
     )
     sealed = objects.seal(owner_key, owner_id=user.id, object_key=original_key, data=data)
-    store = objects.region_store(ctx.settings, user.region)
+    store = objects.region_store(ctx.settings, region)
     store.put(original_key, sealed)
     try:
         ctx.db.add(job)
@@ -396,7 +397,7 @@ def submit(
     except BaseException:
         store.delete(original_key)
         raise
-    log.info("job.submitted job_id=%s region=%s model=%s", job_id, user.region, model_name)
+    log.info("job.submitted job_id=%s region=%s model=%s", job_id, region, model_name)
     return _info(ctx, job, owner_key)
 
 

@@ -6,7 +6,8 @@ storage and master key; a region with ``plans`` is offered only to users on one 
 those plans. Jobs are stored and processed in ``users.region`` (``service.jobs.submit``).
 
 A move (:func:`move_to_region`) is refused while the person has jobs queued or running,
-or an export being built. Otherwise every object under ``users/<id>/`` is opened with the
+or an export being built; an upload arriving during a move waits for it on the person's
+row lock (:func:`hold_region`) and is then stored in the new region. Otherwise every object under ``users/<id>/`` is opened with the
 user's key and sealed again under a fresh data key into the new region's storage, the
 user key is re-wrapped under the new region's master key, and the rows follow. The old
 copies are deleted by :func:`finish_move` after the commit, so a failed commit never
@@ -25,7 +26,7 @@ from clearcutout.config import Settings
 from clearcutout.db.models import DataExport, Job, User
 from clearcutout.service import objects
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import ServiceError, ValidationError
+from clearcutout.service.errors import NotFoundError, ServiceError, ValidationError
 from clearcutout.service.userkeys import rewrap_user_key, user_key
 from clearcutout.storage import S3ObjectStore
 
@@ -40,6 +41,7 @@ __all__ = [
     "check_region",
     "data_location",
     "finish_move",
+    "hold_region",
     "move_to_region",
     "offered_regions",
     "storage_kind",
@@ -119,6 +121,23 @@ def data_location(settings: Settings, user: User) -> DataLocation:
     )
 
 
+def hold_region(ctx: ServiceContext, user: User) -> str:
+    """Lock the person's row until this transaction ends and return their current region.
+
+    A region move and anything that stores objects for the person (an upload) take this
+    lock first, so they run one after the other: an upload that arrives during a move
+    waits for it and then stores into the new region, instead of writing into the old
+    one behind the move's back (and having its object deleted by :func:`finish_move`).
+    PostgreSQL blocks on ``SELECT … FOR UPDATE``; SQLite (one writer at a time, WAL
+    snapshots) has no row locks — there the later of two overlapping writers fails and
+    rolls back instead.
+    """
+    region = ctx.db.scalar(select(User.region).where(User.id == user.id).with_for_update())
+    if region is None:
+        raise NotFoundError("This account no longer exists.")
+    return region
+
+
 def _busy(ctx: ServiceContext, user: User) -> tuple[int, int]:
     active_jobs = ctx.db.scalar(
         select(func.count())
@@ -138,8 +157,8 @@ def move_to_region(ctx: ServiceContext, user: User, *, region: str) -> RegionMov
 
     None when they are already there. The caller commits, then calls :func:`finish_move`.
     """
+    source = hold_region(ctx, user)
     target = check_region(ctx.settings, region, user.plan)
-    source = user.region
     if target == source:
         return None
     active_jobs, pending_exports = _busy(ctx, user)
