@@ -7,12 +7,12 @@ those plans. Jobs are stored and processed in ``users.region`` (``service.jobs.s
 
 A move (:func:`move_to_region`) is refused while the person has jobs queued or running,
 or an export being built; an upload arriving during a move waits for it on the person's
-row lock (:func:`hold_region`) and is then stored in the new region. Otherwise every object under ``users/<id>/`` is opened with the
-user's key and sealed again under a fresh data key into the new region's storage, the
-user key is re-wrapped under the new region's master key, and the rows follow. The old
-copies are deleted by :func:`finish_move` after the commit, so a failed commit never
-loses data; until then the old copies are sealed with a key the old region no longer
-holds.
+row lock (:func:`hold_region`) and is then stored in the new region. Otherwise every
+object under ``users/<id>/`` is opened with the user's key and sealed again under a
+fresh data key into the new region's storage, the user key is re-wrapped under the new
+region's master key, and the rows follow. The old copies are deleted by
+:func:`finish_move` after the commit, so a failed commit never loses data; until then the
+old copies are sealed with a key the old region no longer holds.
 """
 
 from __future__ import annotations
