@@ -91,11 +91,13 @@ def serve(
     from clearcutout.web import create_app
     from clearcutout.web.server import server_config, verify_tls_files
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     settings = get_settings()
     app = create_app(settings)
     config = server_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
     verify_tls_files(config)
+    # After Uvicorn's config, which installs its own logging setup: our INFO lines (job
+    # and retention counts, no personal data) go to stderr beside Uvicorn's.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s", force=True)
     scheme = "https" if tls_cert else "http"
     shown_host = f"[{host}]" if ":" in host else host
     console.print(f"ClearCutout is running at {scheme}://{shown_host}:{port}/  (Ctrl+C stops)")

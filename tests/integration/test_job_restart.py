@@ -153,6 +153,11 @@ def test_jobs_survive_a_killed_app_and_finish_exactly_once(tmp_path: Path) -> No
             result = httpx.get(f"{base}/api/v1/jobs/{job_id}/result", headers=headers, timeout=30)
             assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
 
+    # The app's own log lines reach the console under `clearcutout serve`, ids only.
+    served = log.read_text()
+    assert all(f"job.submitted job_id={job_id}" in served for job_id in ids), served[-2000:]
+    assert "kill@example.org" not in served
+
     final = _statuses(database)
     with sqlite3.connect(database) as connection:
         (finished,) = connection.execute(
