@@ -1,6 +1,7 @@
 """An upload that arrives while the person's region is being moved waits for the move
-and is stored in the new region (issue 6, point 2), on the real PostgreSQL: without the
-row lock it was written into the old region, where the move's clean-up deleted it."""
+and is stored in the new region (issue 6, point 2), on SQLite and the real PostgreSQL:
+without the lock it was written into the old region, where the move's clean-up deleted
+it."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from tests.service.helpers import run
 
 
 def test_an_upload_during_a_region_move_waits_and_lands_in_the_new_region(
-    pg_schema_url: str, tmp_path: Path, photo: bytes
+    database_url: str, tmp_path: Path, photo: bytes
 ) -> None:
-    settings = fast_settings(tmp_path / "data", database_url=pg_schema_url)
-    engine = create_db_engine(pg_schema_url)
+    settings = fast_settings(tmp_path / "data", database_url=database_url)
+    engine = create_db_engine(database_url)
     services = Services(settings=settings, engine=engine, keyring=Keyring.from_settings(settings))
 
     def create(ctx: ServiceContext) -> str:

@@ -128,11 +128,21 @@ def hold_region(ctx: ServiceContext, user: User) -> str:
     lock first, so they run one after the other: an upload that arrives during a move
     waits for it and then stores into the new region, instead of writing into the old
     one behind the move's back (and having its object deleted by :func:`finish_move`).
-    PostgreSQL blocks on ``SELECT … FOR UPDATE``; SQLite (one writer at a time, WAL
-    snapshots) has no row locks — there the later of two overlapping writers fails and
-    rolls back instead.
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has no row locks, and its Python driver
+    runs a SELECT outside any transaction, so there a no-op UPDATE of the row takes the
+    database's write lock first (waiting up to ``busy_timeout`` for a move to commit);
+    the region is read after it.
     """
-    region = ctx.db.scalar(select(User.region).where(User.id == user.id).with_for_update())
+    if ctx.db.get_bind().dialect.name == "sqlite":
+        ctx.db.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(region=User.region, updated_at=User.updated_at),  # nothing changes
+            execution_options={"synchronize_session": False},
+        )
+        region = ctx.db.scalar(select(User.region).where(User.id == user.id))
+    else:
+        region = ctx.db.scalar(select(User.region).where(User.id == user.id).with_for_update())
     if region is None:
         raise NotFoundError("This account no longer exists.")
     return region
