@@ -5,7 +5,7 @@ refinement stripes). OpenCV and zlib release the GIL, so stripes run on every co
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -17,7 +17,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def shared_pool() -> ThreadPoolExecutor:
+def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -29,11 +29,11 @@ def shared_pool() -> ThreadPoolExecutor:
 
 def run_stripes(work: Callable[[int, int], T], height: int, stripes: int) -> list[T]:
     """``work(start, stop)`` over ``stripes`` bands of rows ``0:height``, results in order."""
-    bounds: Sequence[int] = [round(height * i / stripes) for i in range(stripes + 1)]
     if stripes <= 1:
         return [work(0, height)]
+    bounds = [round(height * i / stripes) for i in range(stripes + 1)]
     futures = [
-        shared_pool().submit(work, bounds[i], bounds[i + 1])
+        _shared_pool().submit(work, bounds[i], bounds[i + 1])
         for i in range(stripes)
         if bounds[i + 1] > bounds[i]
     ]

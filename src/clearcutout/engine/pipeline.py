@@ -34,7 +34,7 @@ from clearcutout.engine.compose import (
 from clearcutout.engine.decode import DecodedImage, check_pixel_limit, decode_image, decode_pil
 from clearcutout.engine.models import ModelSpec, custom_spec, get_spec
 from clearcutout.engine.options import CutoutOptions
-from clearcutout.engine.parallel import shared_pool
+from clearcutout.engine.parallel import run_stripes
 from clearcutout.engine.refine import estimate_foreground, guided_filter
 from clearcutout.engine.session import ModelRunner, available_cores, get_runner
 from clearcutout.engine.store import ModelStore
@@ -450,15 +450,9 @@ def encode_png(image: Image.Image) -> bytes:
     height, width = pixels.shape[:2]
     rows = pixels.reshape(height, width * channels)
     stripes = 1 if rows.nbytes < _PNG_PARALLEL_BYTES else min(height, 2 * available_cores())
-    bounds = [round(height * i / stripes) for i in range(stripes + 1)]
-    if stripes == 1:
-        parts = [_deflate_stripe(rows, 0, height, True)]
-    else:
-        futures = [
-            shared_pool().submit(_deflate_stripe, rows, bounds[i], bounds[i + 1], i == stripes - 1)
-            for i in range(stripes)
-        ]
-        parts = [future.result() for future in futures]
+    parts = run_stripes(
+        lambda start, stop: _deflate_stripe(rows, start, stop, stop == height), height, stripes
+    )
     adler = 1
     for _, part_adler, length in parts:
         adler = _adler32_combine(adler, part_adler, length)
