@@ -47,6 +47,7 @@ from clearcutout.service import (
     jobs,
     objects,
     privacy_requests,
+    residency,
     sessions,
 )
 from clearcutout.service.context import ServiceContext, unit_of_work
@@ -258,6 +259,7 @@ def build_zip(ctx: ServiceContext, user: User) -> bytes:
 
 def request_export(ctx: ServiceContext, user: User) -> ExportInfo:
     """Queue an archive for ``user`` (one waiting at a time; built after the commit)."""
+    region = residency.hold_region(ctx, user)  # a region move in progress finishes first
     waiting = ctx.db.scalars(
         select(DataExport).where(DataExport.user_id == user.id, DataExport.status == PENDING)
     ).first()
@@ -266,7 +268,7 @@ def request_export(ctx: ServiceContext, user: User) -> ExportInfo:
     now = ctx.now()
     row = DataExport(
         user_id=user.id,
-        region=user.region,
+        region=region,
         status=PENDING,
         attempts=0,
         created_at=now,

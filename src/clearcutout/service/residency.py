@@ -124,10 +124,11 @@ def data_location(settings: Settings, user: User) -> DataLocation:
 def hold_region(ctx: ServiceContext, user: User) -> str:
     """Lock the person's row until this transaction ends and return their current region.
 
-    A region move and anything that stores objects for the person (an upload) take this
-    lock first, so they run one after the other: an upload that arrives during a move
-    waits for it and then stores into the new region, instead of writing into the old
-    one behind the move's back (and having its object deleted by :func:`finish_move`).
+    A region move and anything that picks the region to store the person's objects in
+    (an upload, a data export request) take this lock first, so they run one after the
+    other: an upload that arrives during a move waits for it and then stores into the
+    new region, instead of writing into the old one behind the move's back (and having
+    its object deleted by :func:`finish_move`).
     PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has no row locks, and its Python driver
     runs a SELECT outside any transaction, so there a no-op UPDATE of the row takes the
     database's write lock first (waiting up to ``busy_timeout`` for a move to commit);
