@@ -24,9 +24,11 @@ from clearcutout.db import create_db_engine, upgrade
 from clearcutout.db.models import User, utcnow
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.sample import sample_photo
-from clearcutout.service import accounts, export, jobs, objects
+from clearcutout.service import accounts, jobs
 from clearcutout.service.context import unit_of_work
-from clearcutout.service.retention import run_sweep
+from clearcutout.service.infra import objects
+from clearcutout.service.privacy import export
+from clearcutout.service.privacy.retention import run_sweep
 
 
 def main(argv: list[str] | None = None) -> None:

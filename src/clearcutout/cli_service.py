@@ -178,7 +178,8 @@ def apikeys_create(
     ] = None,
 ) -> None:
     """Create an API key and print it once."""
-    from clearcutout.service import accounts, apikeys
+    from clearcutout.service import accounts
+    from clearcutout.service.accounts import apikeys
 
     with _unit_of_work() as ctx:
         user = accounts.get_user_by_email(ctx, email)
@@ -238,7 +239,7 @@ def policy_publish(
     ] = None,
 ) -> None:
     """Publish a new version of the privacy policy."""
-    from clearcutout.service import policy
+    from clearcutout.service.privacy import policy
 
     try:
         effective_date = date.fromisoformat(effective)
@@ -268,7 +269,7 @@ def mail_announce(
     ],
 ) -> None:
     """Email an announcement to everyone subscribed to an optional category."""
-    from clearcutout.service import emailprefs
+    from clearcutout.service.privacy import emailprefs
 
     paragraphs = [
         " ".join(block.split())
@@ -284,7 +285,7 @@ def retention_sweep() -> None:
     """Delete now every image whose retention period has passed; print the counts."""
     from clearcutout.crypto import Keyring
     from clearcutout.db import check_migrated, create_db_engine, session_factory
-    from clearcutout.service.retention import run_sweep
+    from clearcutout.service.privacy.retention import run_sweep
 
     settings = get_settings()
     engine = create_db_engine(settings.effective_database_url)
@@ -303,7 +304,7 @@ def retention_sweep() -> None:
 
 def storage_init() -> None:
     """Create the S3 buckets and install their expiry rule (second line of defence)."""
-    from clearcutout.service.retention import install_expiry_rules
+    from clearcutout.service.privacy.retention import install_expiry_rules
 
     rules = install_expiry_rules(get_settings())
     if not rules:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from clearcutout.crypto import Keyring
 from clearcutout.db import create_db_engine, session_factory, upgrade
-from clearcutout.service import accounts, emailprefs
+from clearcutout.service import accounts
 from clearcutout.service.context import unit_of_work
+from clearcutout.service.privacy import emailprefs
 from tests.conftest import SmtpServer, email_text, fast_settings
 from tests.e2e.test_browser import ALLOWED_COOKIES, browser_page
 

@@ -23,8 +23,11 @@ from clearcutout import crypto
 from clearcutout.crypto import Keyring
 from clearcutout.db import create_db_engine, session_factory, upgrade
 from clearcutout.db.models import UserKey
-from clearcutout.service import accounts, apikeys, emailprefs, objects
+from clearcutout.service import accounts
+from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import unit_of_work
+from clearcutout.service.infra import objects
+from clearcutout.service.privacy import emailprefs
 from tests.conftest import SmtpServer, email_text
 from tests.e2e.test_browser import ALLOWED_COOKIES, browser_page
 from tests.jobs.conftest import job_settings, small_photo

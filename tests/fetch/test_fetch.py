@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from clearcutout.errors import FileTooLargeError
-from clearcutout.service.fetch import (
+from clearcutout.service.infra.fetch import (
     FetchLimits,
     UrlFetchError,
     address_is_public,

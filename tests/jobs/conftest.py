@@ -21,7 +21,8 @@ from clearcutout.crypto import Keyring
 from clearcutout.db import create_db_engine, upgrade
 from clearcutout.db.models import User
 from clearcutout.engine.sample import sample_photo
-from clearcutout.service import accounts, apikeys
+from clearcutout.service import accounts
+from clearcutout.service.accounts import apikeys
 from clearcutout.web import create_app
 from tests.conftest import Services, fast_settings
 from tests.service.helpers import run

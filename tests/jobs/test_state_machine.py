@@ -16,10 +16,11 @@ from clearcutout.db.models import Job, UsageDaily, User
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.compose import Box
 from clearcutout.errors import ObjectNotFoundError
-from clearcutout.service import accounts, jobs, objects
+from clearcutout.service import accounts, jobs
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.usage import usage_rows
-from clearcutout.service.userkeys import destroy_user_key
+from clearcutout.service.infra import objects
+from clearcutout.service.infra.userkeys import destroy_user_key
+from clearcutout.service.jobs.usage import usage_rows
 from tests.conftest import Services
 from tests.jobs.conftest import PASSWORD, small_photo
 from tests.service.helpers import Clock, run

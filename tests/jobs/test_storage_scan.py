@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from clearcutout.service import objects
+from clearcutout.service.infra import objects
 from tests.jobs.conftest import JobsApp, job_settings, jobs_app, s3_regions, small_photo
 from tests.support.seaweedfs import SeaweedFS
 

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import inspect, select, text
 
 from clearcutout.db.models import Job, UsageDaily
-from clearcutout.service.usage import bucket_column, record_usage, usage_rows
+from clearcutout.service.jobs.usage import bucket_column, record_usage, usage_rows
 from tests.conftest import Services
 from tests.jobs.conftest import JobsApp
 from tests.service.helpers import run

@@ -18,16 +18,11 @@ from clearcutout.db.models import (
     User,
     UserKey,
 )
-from clearcutout.service import (
-    accounts,
-    consent,
-    emailprefs,
-    policy,
-    privacy_requests,
-    sessions,
-    staff,
-)
+from clearcutout.service import accounts, staff
+from clearcutout.service.accounts import sessions
 from clearcutout.service.errors import InvalidTokenError, NotFoundError, ValidationError
+from clearcutout.service.privacy import consent, emailprefs, policy
+from clearcutout.service.privacy import requests as privacy_requests
 from tests.conftest import SmtpServer, email_text
 from tests.service.helpers import Clock, run, signup_form
 

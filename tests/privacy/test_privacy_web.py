@@ -17,7 +17,7 @@ from sqlalchemy import select
 from clearcutout.config import IntegrationSettings, Settings
 from clearcutout.db import create_db_engine, session_factory
 from clearcutout.db.models import AccessLogEntry, User
-from clearcutout.service.mail import outbox_dir
+from clearcutout.service.infra.mail import outbox_dir
 from clearcutout.web import create_app
 from tests.web.conftest import csrf_from
 from tests.web.test_web import PASSWORD, outbox_links, sign_up
@@ -183,8 +183,8 @@ def test_unsubscribe_link_confirms_on_get_and_unsubscribes_on_one_click_post(
     with app_client(web_settings) as browser:
         signed_up(browser, web_settings)
     from clearcutout.crypto import Keyring
-    from clearcutout.service import emailprefs
     from clearcutout.service.context import unit_of_work
+    from clearcutout.service.privacy import emailprefs
 
     engine = create_db_engine(web_settings.effective_database_url)
     with unit_of_work(
@@ -233,8 +233,8 @@ def test_a_get_of_the_unsubscribe_link_changes_nothing(
 ) -> None:
     signed_up(client, web_settings)
     from clearcutout.crypto import Keyring
-    from clearcutout.service import emailprefs
     from clearcutout.service.context import unit_of_work
+    from clearcutout.service.privacy import emailprefs
 
     engine = create_db_engine(web_settings.effective_database_url)
     keyring = Keyring.from_settings(web_settings)
@@ -367,8 +367,8 @@ def test_after_a_significant_change_login_asks_for_acceptance_once(
     from datetime import UTC, datetime
 
     from clearcutout.crypto import Keyring
-    from clearcutout.service import policy
     from clearcutout.service.context import unit_of_work
+    from clearcutout.service.privacy import policy
 
     signed_up(client, web_settings)
     engine = create_db_engine(web_settings.effective_database_url)

@@ -18,7 +18,8 @@ from clearcutout.config import RemoveBgSettings, Settings, UrlFetchSettings
 from clearcutout.crypto import Keyring
 from clearcutout.db import create_db_engine, upgrade
 from clearcutout.engine.sample import sample_photo
-from clearcutout.service import accounts, apikeys
+from clearcutout.service import accounts
+from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import ServiceContext, unit_of_work
 from clearcutout.web import create_app
 from tests.conftest import fast_settings

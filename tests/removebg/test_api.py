@@ -19,7 +19,7 @@ from PIL import Image
 
 from clearcutout.config import RemoveBgSettings
 from clearcutout.service import removebg
-from clearcutout.service.usage import usage_rows
+from clearcutout.service.jobs.usage import usage_rows
 from tests.fetch.server import ImageServer
 from tests.removebg.conftest import Api, create_key, in_context, open_api, removebg_settings
 

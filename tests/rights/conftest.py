@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from clearcutout.service import objects
+from clearcutout.service.infra import objects
 from tests.jobs.conftest import (
     PASSWORD,
     Account,

@@ -13,7 +13,9 @@ from sqlalchemy import Engine, LargeBinary, String, select
 
 from clearcutout import crypto
 from clearcutout.db.models import Base, ThrottleEvent, User
-from clearcutout.service import export, objects, removebg
+from clearcutout.service import removebg
+from clearcutout.service.infra import objects
+from clearcutout.service.privacy import export
 from tests.conftest import SmtpServer, email_text
 from tests.jobs.conftest import PASSWORD, Account, JobsApp, job_settings, jobs_app, s3_regions
 from tests.rights.conftest import csrf_from, keys_of, sign_in

@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from clearcutout.db.models import User
-from clearcutout.service import accesslog, export, objects
+from clearcutout.service.infra import objects
+from clearcutout.service.privacy import export
+from clearcutout.service.staff import accesslog
 from tests.conftest import SmtpServer, email_text
 from tests.jobs.conftest import JobsApp, job_settings, jobs_app
 from tests.rights.conftest import MovableClock, csrf_from, keys_of, sign_in

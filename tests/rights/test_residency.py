@@ -11,8 +11,9 @@ import pytest
 
 from clearcutout.config import RegionSettings
 from clearcutout.db.models import User, UserKey
-from clearcutout.service import objects, residency
 from clearcutout.service.errors import ValidationError
+from clearcutout.service.infra import objects
+from clearcutout.service.privacy import residency
 from tests.jobs.conftest import JobsApp, job_settings, jobs_app
 from tests.rights.conftest import csrf_from, keys_of, sign_in
 from tests.service.helpers import run

@@ -18,8 +18,10 @@ from clearcutout.crypto import Keyring
 from clearcutout.db import create_db_engine
 from clearcutout.db.models import DataExport, User
 from clearcutout.engine import CutoutOptions
-from clearcutout.service import accounts, export, jobs, objects, residency
+from clearcutout.service import accounts, jobs
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import objects
+from clearcutout.service.privacy import export, residency
 from tests.conftest import Services, fast_settings
 from tests.service.helpers import run
 

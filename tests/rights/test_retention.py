@@ -13,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from clearcutout.config import get_settings
-from clearcutout.service import objects, retention
 from clearcutout.service.context import unit_of_work
+from clearcutout.service.infra import objects
+from clearcutout.service.privacy import retention
 from tests.jobs.conftest import JobsApp, job_settings, jobs_app, s3_regions
 from tests.rights.conftest import MovableClock, keys_of
 from tests.support.seaweedfs import SeaweedFS
@@ -96,9 +97,11 @@ def test_the_sweep_logs_counts_only(
     job = app.submit(account, photo)
     app.wait(account, job["id"])
     clock.advance(days=30, minutes=1)
-    with caplog.at_level(logging.INFO, logger="clearcutout.service.retention"):
+    with caplog.at_level(logging.INFO, logger="clearcutout.service.privacy.retention"):
         _sweep(app, clock)
-    lines = [r.getMessage() for r in caplog.records if r.name == "clearcutout.service.retention"]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "clearcutout.service.privacy.retention"
+    ]
     assert lines == [
         "retention.swept jobs_expired=1 objects_deleted=2 exports_deleted=0 failures=0"
     ]

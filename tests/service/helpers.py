@@ -10,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 
 from clearcutout.service.accounts import SignUp
 from clearcutout.service.context import ServiceContext, unit_of_work
-from clearcutout.service.policy import current_policy
+from clearcutout.service.privacy.policy import current_policy
 
 T = TypeVar("T")
 

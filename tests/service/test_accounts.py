@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from clearcutout.db.models import Base, EmailToken, User
-from clearcutout.service import accounts, sessions, userkeys
+from clearcutout.service import accounts
+from clearcutout.service.accounts import sessions
 from clearcutout.service.errors import (
     AgeRequirementError,
     AuthenticationError,
@@ -20,6 +21,7 @@ from clearcutout.service.errors import (
     ThrottledError,
     ValidationError,
 )
+from clearcutout.service.infra import userkeys
 from tests.conftest import SmtpServer, email_text
 from tests.service.helpers import Clock, run, signup_form
 

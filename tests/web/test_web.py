@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from clearcutout.config import Settings
 from clearcutout.db import DatabaseNotMigratedError
-from clearcutout.service.mail import outbox_dir
-from clearcutout.service.policy import current_policy
+from clearcutout.service.infra.mail import outbox_dir
+from clearcutout.service.privacy.policy import current_policy
 from clearcutout.web import create_app
 from tests.conftest import fast_settings
 from tests.web.conftest import csrf_from
@@ -245,7 +245,7 @@ def test_the_app_refuses_to_start_on_an_unmigrated_database(tmp_path: Path) -> N
 
 
 def test_every_english_message_has_a_german_translation() -> None:
-    from clearcutout.service.i18n import gettext_for
+    from clearcutout.service.infra.i18n import gettext_for
     from tests.msgids import all_msgids
 
     german = gettext_for("de")

@@ -13,7 +13,7 @@ from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
 from clearcutout.db.models import utcnow
 from clearcutout.service.errors import ServiceError
-from clearcutout.service.mail import Outbox, deliver
+from clearcutout.service.infra.mail import Outbox, deliver
 
 
 @dataclass

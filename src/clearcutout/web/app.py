@@ -13,7 +13,7 @@ from clearcutout.config import Settings, get_settings
 from clearcutout.crypto import Keyring
 from clearcutout.db import check_migrated, create_db_engine, session_factory
 from clearcutout.service.errors import PermissionDeniedError
-from clearcutout.service.retention import install_lifecycle_rules
+from clearcutout.service.privacy.retention import install_lifecycle_rules
 from clearcutout.web.boundary import WebServices
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled

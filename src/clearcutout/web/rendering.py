@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from clearcutout.db.models import User
 from clearcutout.service.accounts import THEMES, clean_referral_code
 from clearcutout.service.errors import ServiceError
-from clearcutout.service.i18n import (
+from clearcutout.service.infra.i18n import (
     LANGUAGE_NAMES,
     SUPPORTED_LANGUAGES,
     gettext_for,

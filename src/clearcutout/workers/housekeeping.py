@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
 from clearcutout.db.models import utcnow
-from clearcutout.service import export, retention
+from clearcutout.service.privacy import export, retention
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.service import accounts, policy, residency, sessions
+from clearcutout.service import accounts
+from clearcutout.service.accounts import sessions
 from clearcutout.service.errors import ServiceError
-from clearcutout.service.policy import current_version
+from clearcutout.service.privacy import policy, residency
+from clearcutout.service.privacy.policy import current_version
 from clearcutout.web.boundary import client_ip, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import (

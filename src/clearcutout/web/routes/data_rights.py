@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.service import export, rights
 from clearcutout.service.errors import ServiceError
+from clearcutout.service.privacy import export, rights
 from clearcutout.web.boundary import api_principal, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render
 from clearcutout.web.routes.privacy import _privacy_context as privacy_context

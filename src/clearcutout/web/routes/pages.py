@@ -8,9 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.db.models import User
-from clearcutout.service import accounts, policy
+from clearcutout.service import accounts
 from clearcutout.service.errors import ValidationError
-from clearcutout.service.i18n import normalise_language
+from clearcutout.service.infra.i18n import normalise_language
+from clearcutout.service.privacy import policy
 from clearcutout.web.boundary import session_principal, unit_of_work
 from clearcutout.web.integrations import enabled
 from clearcutout.web.rendering import (

@@ -22,7 +22,11 @@ depends_on = None
 # The version in force when policy versions moved into the database (the product spec).
 _SHIPPED = "2024-12-24"
 _SHIPPED_FILE = (
-    Path(__file__).resolve().parents[3] / "service" / "policy" / f"privacy-policy-{_SHIPPED}.txt"
+    Path(__file__).resolve().parents[3]
+    / "service"
+    / "privacy"
+    / "policies"
+    / f"privacy-policy-{_SHIPPED}.txt"
 )
 
 

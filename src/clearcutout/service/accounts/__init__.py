@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clearcutout.db.models import EmailToken, PolicyAcceptance, User, new_id
-from clearcutout.service import consent, residency, sessions, throttle
+from clearcutout.service.accounts import sessions
+from clearcutout.service.accounts.passwords import (
+    check_strength,
+    dummy_verify,
+    hash_password,
+    verify_password,
+)
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import (
     AgeRequirementError,
@@ -28,16 +34,10 @@ from clearcutout.service.errors import (
     NotFoundError,
     ValidationError,
 )
-from clearcutout.service.i18n import SUPPORTED_LANGUAGES
-from clearcutout.service.mail import render_email
-from clearcutout.service.passwords import (
-    check_strength,
-    dummy_verify,
-    hash_password,
-    verify_password,
-)
-from clearcutout.service.policy import current_version
-from clearcutout.service.userkeys import (
+from clearcutout.service.infra import throttle
+from clearcutout.service.infra.i18n import SUPPORTED_LANGUAGES
+from clearcutout.service.infra.mail import render_email
+from clearcutout.service.infra.userkeys import (
     create_user_key,
     read_email,
     read_name,
@@ -45,6 +45,8 @@ from clearcutout.service.userkeys import (
     unseal,
     user_key,
 )
+from clearcutout.service.privacy import consent, residency
+from clearcutout.service.privacy.policy import current_version
 
 log = logging.getLogger(__name__)
 

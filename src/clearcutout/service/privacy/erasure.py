@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete
 
 from clearcutout.db.models import AccessLogEntry, DataExport, Job
-from clearcutout.service import objects
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import objects
 
 log = logging.getLogger(__name__)
 

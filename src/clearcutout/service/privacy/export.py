@@ -38,21 +38,15 @@ from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
 from clearcutout.db.models import DataExport, Job, User, utcnow
 from clearcutout.errors import ObjectNotFoundError
-from clearcutout.service import (
-    accesslog,
-    accounts,
-    apikeys,
-    consent,
-    emailprefs,
-    jobs,
-    objects,
-    privacy_requests,
-    residency,
-    sessions,
-)
+from clearcutout.service import accounts, jobs
+from clearcutout.service.accounts import apikeys, sessions
 from clearcutout.service.context import ServiceContext, unit_of_work
 from clearcutout.service.errors import NotFoundError, ServiceError
-from clearcutout.service.mail import render_email
+from clearcutout.service.infra import objects
+from clearcutout.service.infra.mail import render_email
+from clearcutout.service.privacy import consent, emailprefs, residency
+from clearcutout.service.privacy import requests as privacy_requests
+from clearcutout.service.staff import accesslog
 
 log = logging.getLogger(__name__)
 

@@ -54,11 +54,12 @@ from clearcutout.errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-from clearcutout.service import objects, residency
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import NotFoundError, ServiceError, ValidationError
-from clearcutout.service.usage import record_usage
-from clearcutout.service.userkeys import seal, unseal, user_key
+from clearcutout.service.infra import objects
+from clearcutout.service.infra.userkeys import seal, unseal, user_key
+from clearcutout.service.jobs.usage import record_usage
+from clearcutout.service.privacy import residency
 
 log = logging.getLogger(__name__)
 

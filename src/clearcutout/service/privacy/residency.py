@@ -24,10 +24,10 @@ from sqlalchemy import func, select, update
 
 from clearcutout.config import Settings
 from clearcutout.db.models import DataExport, Job, User
-from clearcutout.service import objects
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import NotFoundError, ServiceError, ValidationError
-from clearcutout.service.userkeys import rewrap_user_key, user_key
+from clearcutout.service.infra import objects
+from clearcutout.service.infra.userkeys import rewrap_user_key, user_key
 from clearcutout.storage import S3ObjectStore
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from clearcutout.config import Settings
 from clearcutout.errors import ClearCutoutError
-from clearcutout.service.i18n import gettext_for
+from clearcutout.service.infra.i18n import gettext_for
 
 log = logging.getLogger(__name__)
 

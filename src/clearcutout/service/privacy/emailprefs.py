@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from clearcutout.db.models import EmailPreference, User
-from clearcutout.service import consent
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import InvalidTokenError, ValidationError
-from clearcutout.service.mail import render_email
-from clearcutout.service.userkeys import read_email, read_name
+from clearcutout.service.infra.mail import render_email
+from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.privacy import consent
 
 log = logging.getLogger(__name__)
 

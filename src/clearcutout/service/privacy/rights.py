@@ -21,13 +21,14 @@ from clearcutout.db.models import (
     PrivacyRequest,
     User,
 )
-from clearcutout.service import removebg, sessions
+from clearcutout.service import removebg
+from clearcutout.service.accounts import sessions
+from clearcutout.service.accounts.passwords import verify_password
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.erasure import erase_stored_data
 from clearcutout.service.errors import ValidationError
-from clearcutout.service.mail import render_email
-from clearcutout.service.passwords import verify_password
-from clearcutout.service.userkeys import destroy_user_key, read_email, read_name
+from clearcutout.service.infra.mail import render_email
+from clearcutout.service.infra.userkeys import destroy_user_key, read_email, read_name
+from clearcutout.service.privacy.erasure import erase_stored_data
 
 log = logging.getLogger(__name__)
 

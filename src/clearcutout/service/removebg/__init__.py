@@ -13,7 +13,7 @@ monthly allowance per user. Both are counted in the throttle table
 key, user id or IP address in the clear and nothing at all about images.
 
 Processing (:func:`run`) is synchronous and ephemeral: the image (uploaded or fetched
-with :mod:`clearcutout.service.fetch`) lives in memory only, and nothing about it is
+with :mod:`clearcutout.service.infra.fetch`) lives in memory only, and nothing about it is
 stored — only the anonymous daily usage counter is incremented.
 """
 
@@ -38,7 +38,7 @@ from clearcutout.db.models import ThrottleEvent
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.compose import Box
 from clearcutout.errors import InputError, InvalidOptionError
-from clearcutout.service import apikeys
+from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import (
     AuthenticationError,
@@ -46,9 +46,9 @@ from clearcutout.service.errors import (
     ServiceError,
     ThrottledError,
 )
-from clearcutout.service.fetch import Resolver, fetch_url, limits_from
+from clearcutout.service.infra.fetch import Resolver, fetch_url, limits_from
 from clearcutout.service.jobs import check_model, remover_for
-from clearcutout.service.usage import record_usage
+from clearcutout.service.jobs.usage import record_usage
 
 __all__ = [
     "AccountBalance",

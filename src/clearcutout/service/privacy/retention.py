@@ -35,8 +35,9 @@ from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
 from clearcutout.db.models import DataExport, Job, utcnow
 from clearcutout.errors import StorageError
-from clearcutout.service import jobs, objects
+from clearcutout.service import jobs
 from clearcutout.service.context import ServiceContext, unit_of_work
+from clearcutout.service.infra import objects
 from clearcutout.storage.s3 import S3ObjectStore
 
 log = logging.getLogger(__name__)

@@ -19,15 +19,15 @@ from pathlib import Path
 from sqlalchemy import select
 
 from clearcutout.db.models import PolicyAcceptance, PolicyVersionRow, User
-from clearcutout.service import consent
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.errors import NotFoundError, ValidationError
-from clearcutout.service.mail import render_email
-from clearcutout.service.userkeys import read_email, read_name
+from clearcutout.service.infra.mail import render_email
+from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.privacy import consent
 
 log = logging.getLogger(__name__)
 
-POLICY_DIR = Path(__file__).parent / "policy"
+POLICY_DIR = Path(__file__).parent / "policies"
 _FILE_RE = re.compile(r"privacy-policy-(\d{4}-\d{2}-\d{2})\.txt")
 _UPDATED_RE = re.compile(r"^Last updated:\s*(.+)$")
 
