@@ -81,7 +81,7 @@ def all_msgids() -> set[str]:
     ids: set[str] = set()
     for path in (PACKAGE / "web").rglob("*.html"):
         ids |= template_msgids(path)
-    for path in (PACKAGE / "service" / "templates").rglob("*"):
+    for path in (PACKAGE / "service" / "infra" / "templates").rglob("*"):
         ids |= template_msgids(path)
     for folder in ("web", "service"):
         for path in (PACKAGE / folder).rglob("*.py"):
