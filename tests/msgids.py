@@ -86,6 +86,8 @@ def all_msgids() -> set[str]:
     for folder in ("web", "service"):
         for path in (PACKAGE / folder).rglob("*.py"):
             ids |= python_msgids(path)
+    # The error tree's titles: error pages show them translated.
+    ids |= python_msgids(PACKAGE / "errors.py")
     # Values chosen from data rather than literals in code.
     ids |= {"Light", "Dark", "System", "European Union", "United States", "Error"}
     return {msgid for msgid in ids if msgid.strip() and any(c.isalpha() for c in msgid)}

@@ -34,13 +34,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from clearcutout.config import Settings
-from clearcutout.errors import ClearCutoutError
+from clearcutout.errors import DecryptionError, KeyringError
 
 __all__ = [
     "KEY_BYTES",
-    "DecryptionError",
     "Keyring",
-    "KeyringError",
     "blind_index",
     "decrypt",
     "encrypt",
@@ -53,18 +51,6 @@ KEY_BYTES = 32
 _NONCE_BYTES = 12
 # Format byte of every envelope: lets a later format (or algorithm) coexist.
 _FORMAT_V1 = b"\x01"
-
-
-class KeyringError(ClearCutoutError):
-    code = "keyring_error"
-    title = "Encryption keys unavailable"
-    http_status = 500
-
-
-class DecryptionError(ClearCutoutError):
-    code = "decryption_failed"
-    title = "Data cannot be decrypted"
-    http_status = 500
 
 
 def new_key() -> bytes:

@@ -11,11 +11,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from clearcutout.crypto import DecryptionError
 from clearcutout.db.models import Job, UsageDaily, User
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.compose import Box
-from clearcutout.errors import ObjectNotFoundError
+from clearcutout.errors import (
+    DecryptionError,
+    IllegalTransitionError,
+    JobExpiredError,
+    ObjectNotFoundError,
+)
 from clearcutout.service import accounts, jobs
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
@@ -96,7 +100,7 @@ def test_an_illegal_move_is_refused_and_changes_nothing(
     services: Services, owner: User, clock: Clock, source: S, target: S
 ) -> None:
     job_id = submit(services, owner, clock)
-    with pytest.raises(jobs.IllegalTransitionError):
+    with pytest.raises(IllegalTransitionError):
         run(services, lambda ctx: jobs.transition(ctx, job_id, source, target))
     assert status(services, job_id).status == "queued"
 
@@ -200,9 +204,9 @@ def test_expiry_deletes_the_objects_and_only_of_jobs_past_their_time(
     store = objects.region_store(services.settings, "eu")
     keys = sorted(store.iter_keys(objects.user_prefix(owner.id)))
     assert keys == [objects.job_object_key(owner.id, young, "original")]
-    with pytest.raises(jobs.JobExpiredError):
+    with pytest.raises(JobExpiredError):
         run(services, lambda ctx: jobs.original(ctx, owner, old), clock)
-    with pytest.raises(jobs.IllegalTransitionError):
+    with pytest.raises(IllegalTransitionError):
         run(services, lambda ctx: jobs.transition(ctx, old, S.EXPIRED, S.QUEUED), clock)
 
 

@@ -18,9 +18,9 @@ from clearcutout.db.models import (
     User,
     UserKey,
 )
+from clearcutout.errors import InvalidTokenError, NotFoundError, ValidationError
 from clearcutout.service import accounts, staff
 from clearcutout.service.accounts import sessions
-from clearcutout.service.errors import InvalidTokenError, NotFoundError, ValidationError
 from clearcutout.service.privacy import consent, emailprefs, policy
 from clearcutout.service.privacy import requests as privacy_requests
 from tests.conftest import SmtpServer, email_text

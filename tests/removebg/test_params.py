@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from clearcutout.errors import InvalidOptionError
-from clearcutout.service.removebg import SourceError, parse_request
+from clearcutout.errors import ImageSourceError, InvalidOptionError
+from clearcutout.service.removebg import parse_request
 
 FILE = {"image_file": b"jpeg bytes"}
 
@@ -108,7 +108,7 @@ def test_unknown_types_are_accepted_and_reported_as_other() -> None:
     ],
 )
 def test_source_errors(fields: dict[str, object], files: dict[str, bytes], code: str) -> None:
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ImageSourceError) as caught:
         parse_request(fields, files)
     assert caught.value.code == code
 

@@ -11,7 +11,7 @@ import pytest
 
 from clearcutout.config import RegionSettings
 from clearcutout.db.models import User, UserKey
-from clearcutout.service.errors import ValidationError
+from clearcutout.errors import ValidationError
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import residency
 from tests.jobs.conftest import JobsApp, job_settings, jobs_app

@@ -10,9 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from clearcutout.db.models import Base, EmailToken, User
-from clearcutout.service import accounts
-from clearcutout.service.accounts import sessions
-from clearcutout.service.errors import (
+from clearcutout.errors import (
     AgeRequirementError,
     AuthenticationError,
     EmailNotVerifiedError,
@@ -21,6 +19,8 @@ from clearcutout.service.errors import (
     ThrottledError,
     ValidationError,
 )
+from clearcutout.service import accounts
+from clearcutout.service.accounts import sessions
 from clearcutout.service.infra import userkeys
 from tests.conftest import SmtpServer, email_text
 from tests.service.helpers import Clock, run, signup_form

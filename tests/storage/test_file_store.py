@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clearcutout.errors import ObjectNotFoundError, StorageError
-from clearcutout.storage import FileObjectStore, InvalidKeyError
+from clearcutout.storage import FileObjectStore, InvalidObjectKeyError
 
 
 @pytest.fixture
@@ -103,10 +103,10 @@ def test_deleting_removes_emptied_directories(file_store: FileObjectStore) -> No
 
 def test_a_key_cannot_also_be_a_directory_of_keys(file_store: FileObjectStore) -> None:
     file_store.put("a/b", b"x")
-    with pytest.raises(InvalidKeyError, match="clashes"):
+    with pytest.raises(InvalidObjectKeyError, match="clashes"):
         file_store.put("a", b"y")
     file_store.put("c", b"x")
-    with pytest.raises(InvalidKeyError, match="clashes"):
+    with pytest.raises(InvalidObjectKeyError, match="clashes"):
         file_store.put("c/d", b"y")
     assert file_store.get("a/b") == b"x"
     assert file_store.get("c") == b"x"
@@ -132,9 +132,9 @@ def test_symlinks_in_the_store_are_neither_read_nor_listed(
 def test_keys_cannot_escape_the_root(file_store: FileObjectStore, tmp_path: Path) -> None:
     (tmp_path / "victim").write_bytes(b"keep")
     for key in ["../victim", "a/../../victim", str(tmp_path / "victim")]:
-        with pytest.raises(InvalidKeyError):
+        with pytest.raises(InvalidObjectKeyError):
             file_store.put(key, b"overwritten")
-        with pytest.raises(InvalidKeyError):
+        with pytest.raises(InvalidObjectKeyError):
             file_store.delete(key)
     assert (tmp_path / "victim").read_bytes() == b"keep"
 

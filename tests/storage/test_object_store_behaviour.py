@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from clearcutout.errors import ClearCutoutError, ObjectNotFoundError
-from clearcutout.storage import InvalidKeyError, ObjectStore
+from clearcutout.storage import InvalidObjectKeyError, ObjectStore
 
 
 def test_stores_satisfy_the_protocol(store: ObjectStore) -> None:
@@ -128,7 +128,7 @@ def test_delete_prefix_deletes_exactly_the_prefix_and_counts(store: ObjectStore)
 
 def test_delete_prefix_refuses_to_empty_the_whole_store(store: ObjectStore) -> None:
     store.put("keep", b"x")
-    with pytest.raises(InvalidKeyError, match="empty"):
+    with pytest.raises(InvalidObjectKeyError, match="empty"):
         store.delete_prefix("")
     assert store.get("keep") == b"x"
 
@@ -155,22 +155,22 @@ BAD_KEYS = [
 
 @pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
 def test_invalid_keys_are_refused_by_every_method(store: ObjectStore, key: str) -> None:
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidObjectKeyError):
         store.put(key, b"x")
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidObjectKeyError):
         store.get(key)
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidObjectKeyError):
         store.exists(key)
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidObjectKeyError):
         store.delete(key)
     assert list(store.iter_keys()) == []
 
 
 @pytest.mark.parametrize("prefix", ["/", "../", "a//", "/abs", ".x", "a\x00"], ids=repr)
 def test_invalid_prefixes_are_refused(store: ObjectStore, prefix: str) -> None:
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidObjectKeyError):
         store.iter_keys(prefix)
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidObjectKeyError):
         store.delete_prefix(prefix)
 
 

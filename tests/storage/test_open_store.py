@@ -22,7 +22,7 @@ def test_public_api_is_declared() -> None:
         "EXPIRY_RULE_ID",
         "MAX_KEY_BYTES",
         "FileObjectStore",
-        "InvalidKeyError",
+        "InvalidObjectKeyError",
         "InvalidStorageURLError",
         "ObjectStore",
         "S3Credentials",

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from clearcutout.storage import MAX_KEY_BYTES, InvalidKeyError, validate_key, validate_prefix
+from clearcutout.storage import MAX_KEY_BYTES, InvalidObjectKeyError, validate_key, validate_prefix
 
 GOOD_KEYS = [
     "a",
@@ -41,12 +41,12 @@ def test_good_keys_are_accepted_unchanged(key: str) -> None:
     ],
 )
 def test_bad_keys_say_what_is_wrong(key: str, reason: str) -> None:
-    with pytest.raises(InvalidKeyError, match=reason):
+    with pytest.raises(InvalidObjectKeyError, match=reason):
         validate_key(key)
 
 
 def test_non_string_keys_are_refused() -> None:
-    with pytest.raises(InvalidKeyError, match="must be a str"):
+    with pytest.raises(InvalidObjectKeyError, match="must be a str"):
         validate_key(b"bytes-key")  # type: ignore[arg-type]
 
 
@@ -54,12 +54,12 @@ def test_prefixes_may_end_with_a_slash_or_part_of_a_segment() -> None:
     assert validate_prefix("") == ""
     assert validate_prefix("users/") == "users/"
     assert validate_prefix("users/12") == "users/12"
-    with pytest.raises(InvalidKeyError, match="empty"):
+    with pytest.raises(InvalidObjectKeyError, match="empty"):
         validate_prefix("", allow_empty=False)
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidObjectKeyError):
         validate_prefix("users//")
 
 
 def test_invalid_key_error_is_a_value_error() -> None:
     # A bad key is a programming error in the caller, not a user-facing ClearCutoutError.
-    assert issubclass(InvalidKeyError, ValueError)
+    assert issubclass(InvalidObjectKeyError, ValueError)

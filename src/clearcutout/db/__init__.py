@@ -4,13 +4,8 @@ Knows no business rules. Migrations ship inside the package (``db/migrations``) 
 ``clearcutout db upgrade`` works from an installed wheel.
 """
 
-from clearcutout.db.engine import (
-    DatabaseNotMigratedError,
-    check_migrated,
-    create_db_engine,
-    session_factory,
-    upgrade,
-)
+from clearcutout.db.engine import check_migrated, create_db_engine, session_factory, upgrade
+from clearcutout.errors import DatabaseNotMigratedError
 
 __all__ = [
     "DatabaseNotMigratedError",

@@ -13,15 +13,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from clearcutout.errors import ClearCutoutError
+from clearcutout.errors import DatabaseNotMigratedError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-
-class DatabaseNotMigratedError(ClearCutoutError):
-    code = "database_not_migrated"
-    title = "Database not migrated"
-    http_status = 503
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
 from clearcutout.db.models import utcnow
-from clearcutout.service.errors import ServiceError
+from clearcutout.errors import ServiceError
 from clearcutout.service.infra.mail import Outbox, deliver
 
 

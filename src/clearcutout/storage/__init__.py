@@ -5,14 +5,9 @@ encrypts before it stores and decrypts after it reads. Pick a backend with
 :func:`open_store` from a URL in the settings.
 """
 
-from clearcutout.storage.base import (
-    MAX_KEY_BYTES,
-    InvalidKeyError,
-    ObjectStore,
-    validate_key,
-    validate_prefix,
-)
-from clearcutout.storage.factory import InvalidStorageURLError, open_store
+from clearcutout.errors import InvalidObjectKeyError, InvalidStorageURLError
+from clearcutout.storage.base import MAX_KEY_BYTES, ObjectStore, validate_key, validate_prefix
+from clearcutout.storage.factory import open_store
 from clearcutout.storage.file import FileObjectStore
 from clearcutout.storage.s3 import EXPIRY_RULE_ID, S3Credentials, S3ObjectStore
 
@@ -20,7 +15,7 @@ __all__ = [
     "EXPIRY_RULE_ID",
     "MAX_KEY_BYTES",
     "FileObjectStore",
-    "InvalidKeyError",
+    "InvalidObjectKeyError",
     "InvalidStorageURLError",
     "ObjectStore",
     "S3Credentials",

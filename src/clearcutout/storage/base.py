@@ -16,10 +16,11 @@ import re
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from clearcutout.errors import InvalidObjectKeyError
+
 __all__ = [
     "MAX_KEY_BYTES",
     "MAX_SEGMENT_BYTES",
-    "InvalidKeyError",
     "ObjectStore",
     "validate_key",
     "validate_prefix",
@@ -30,10 +31,6 @@ MAX_KEY_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-
-
-class InvalidKeyError(ValueError):
-    """A key or prefix breaks the key rules: a bug in the caller, never user input."""
 
 
 def _explain(key: str, what: str) -> str | None:
@@ -59,12 +56,12 @@ def _explain(key: str, what: str) -> str | None:
 
 
 def validate_key(key: str) -> str:
-    """Return ``key`` unchanged, or raise :class:`InvalidKeyError` saying what is wrong."""
+    """Return ``key`` unchanged, or raise :class:`InvalidObjectKeyError` saying what is wrong."""
     if not isinstance(key, str):
-        raise InvalidKeyError(f"object key must be a str, not {type(key).__name__}")
+        raise InvalidObjectKeyError(f"object key must be a str, not {type(key).__name__}")
     reason = _explain(key, "object key")
     if reason is not None:
-        raise InvalidKeyError(f"{reason}: {key!r}")
+        raise InvalidObjectKeyError(f"{reason}: {key!r}")
     return key
 
 
@@ -75,15 +72,15 @@ def validate_prefix(prefix: str, *, allow_empty: bool = True) -> str:
     ``jobs/10/a``; end it with ``/`` to mean one "directory".
     """
     if not isinstance(prefix, str):
-        raise InvalidKeyError(f"key prefix must be a str, not {type(prefix).__name__}")
+        raise InvalidObjectKeyError(f"key prefix must be a str, not {type(prefix).__name__}")
     if prefix == "":
         if allow_empty:
             return prefix
-        raise InvalidKeyError("key prefix is empty")
+        raise InvalidObjectKeyError("key prefix is empty")
     body = prefix[:-1] if prefix.endswith("/") else prefix
     reason = _explain(body, "key prefix")
     if reason is not None:
-        raise InvalidKeyError(f"{reason}: {prefix!r}")
+        raise InvalidObjectKeyError(f"{reason}: {prefix!r}")
     return prefix
 
 

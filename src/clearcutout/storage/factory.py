@@ -11,17 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from clearcutout.errors import InvalidStorageURLError
 from clearcutout.storage.base import ObjectStore
 from clearcutout.storage.file import FileObjectStore
 from clearcutout.storage.s3 import S3Credentials, S3ObjectStore
 
-__all__ = ["InvalidStorageURLError", "open_store"]
+__all__ = ["open_store"]
 
 _S3_QUERY_KEYS = frozenset({"endpoint", "region"})
-
-
-class InvalidStorageURLError(ValueError):
-    """A storage URL that cannot be used: a configuration mistake, said plainly."""
 
 
 def open_store(url: str, *, credentials: S3Credentials | None = None) -> ObjectStore:

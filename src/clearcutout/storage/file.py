@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from clearcutout.errors import ObjectNotFoundError, StorageError
-from clearcutout.storage.base import InvalidKeyError, validate_key, validate_prefix
+from clearcutout.errors import InvalidObjectKeyError, ObjectNotFoundError, StorageError
+from clearcutout.storage.base import validate_key, validate_prefix
 
 __all__ = ["FileObjectStore"]
 
@@ -65,7 +65,7 @@ class FileObjectStore:
                         "kept disappearing"
                     ) from None
             except (IsADirectoryError, NotADirectoryError) as exc:
-                raise InvalidKeyError(
+                raise InvalidObjectKeyError(
                     f"object key {key!r} clashes with another key in {self.describe()}: "
                     "the file store cannot hold both 'a' and 'a/b'"
                 ) from exc

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from clearcutout.config import Settings, get_settings
 from clearcutout.crypto import Keyring
 from clearcutout.db import check_migrated, create_db_engine, session_factory
-from clearcutout.service.errors import PermissionDeniedError
+from clearcutout.errors import CsrfError
 from clearcutout.service.privacy.retention import install_lifecycle_rules
 from clearcutout.web.boundary import WebServices
 from clearcutout.web.errors import install_error_handlers
@@ -29,11 +29,6 @@ from clearcutout.workers import create_executor
 from clearcutout.workers.housekeeping import Housekeeper
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-class CsrfError(PermissionDeniedError):
-    code = "csrf_failed"
-    title = "Request forgery check failed"
 
 
 async def csrf_guard(request: Request) -> None:

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
 from clearcutout.db.models import User, utcnow
+from clearcutout.errors import AuthenticationError
 from clearcutout.service.accounts import apikeys, sessions
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.context import unit_of_work as service_unit_of_work
-from clearcutout.service.errors import AuthenticationError
 from clearcutout.web.security import SESSION_COOKIE
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearcutout.errors import ClearCutoutError
-from clearcutout.service.errors import ServiceError, ThrottledError
+from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
 log = logging.getLogger(__name__)

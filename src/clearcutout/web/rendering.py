@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from clearcutout.db.models import User
+from clearcutout.errors import ServiceError
 from clearcutout.service.accounts import THEMES, clean_referral_code
-from clearcutout.service.errors import ServiceError
 from clearcutout.service.infra.i18n import (
     LANGUAGE_NAMES,
     SUPPORTED_LANGUAGES,

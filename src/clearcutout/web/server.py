@@ -8,13 +8,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from clearcutout.errors import ClearCutoutError
-
-
-class TlsConfigError(ClearCutoutError):
-    code = "tls_config"
-    title = "TLS configuration error"
-    http_status = 500
+from clearcutout.errors import TlsConfigError
 
 
 class _Tls13Config(uvicorn.Config):

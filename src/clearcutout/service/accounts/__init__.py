@@ -18,6 +18,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clearcutout.db.models import EmailToken, PolicyAcceptance, User, new_id
+from clearcutout.errors import (
+    AgeRequirementError,
+    AuthenticationError,
+    EmailNotVerifiedError,
+    InvalidTokenError,
+    NotFoundError,
+    ValidationError,
+)
 from clearcutout.service.accounts import sessions
 from clearcutout.service.accounts.passwords import (
     check_strength,
@@ -26,14 +34,6 @@ from clearcutout.service.accounts.passwords import (
     verify_password,
 )
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import (
-    AgeRequirementError,
-    AuthenticationError,
-    EmailNotVerifiedError,
-    InvalidTokenError,
-    NotFoundError,
-    ValidationError,
-)
 from clearcutout.service.infra import throttle
 from clearcutout.service.infra.i18n import SUPPORTED_LANGUAGES
 from clearcutout.service.infra.mail import render_email

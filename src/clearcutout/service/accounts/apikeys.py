@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clearcutout.db.models import ApiKey, User
-from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import (
+from clearcutout.errors import (
     AuthenticationError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
+from clearcutout.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

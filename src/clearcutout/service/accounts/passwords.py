@@ -6,7 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from clearcutout.config import Settings
-from clearcutout.service.errors import ValidationError
+from clearcutout.errors import ValidationError
 
 MAX_PASSWORD_LENGTH = 256
 

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from clearcutout.db.models import AuthSession, User
+from clearcutout.errors import NotFoundError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import NotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -38,12 +38,11 @@ from typing import Final, Literal
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from clearcutout.config import Settings
-from clearcutout.errors import FileTooLargeError, InputError
+from clearcutout.errors import FileTooLargeError, UrlFetchError
 
 __all__ = [
     "FetchLimits",
     "Purpose",
-    "UrlFetchError",
     "address_is_public",
     "fetch_url",
     "limits_from",
@@ -75,12 +74,6 @@ _CODES: Final[dict[Purpose, tuple[str, str]]] = {
 _PARAMETER: Final[dict[Purpose, str]] = {"image": "image_url", "background": "bg_image_url"}
 # DNS lookups run here so that they, too, obey the time limit (getaddrinfo has none).
 _resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="url-fetch-dns")
-
-
-class UrlFetchError(InputError):
-    """A URL we refuse to fetch, or a download that failed (remove.bg's codes)."""
-
-    title = "Image download failed"
 
 
 @dataclass(frozen=True)

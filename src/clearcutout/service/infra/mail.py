@@ -20,7 +20,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from clearcutout.config import Settings
-from clearcutout.errors import ClearCutoutError
+from clearcutout.errors import MailDeliveryError
 from clearcutout.service.infra.i18n import gettext_for
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,6 @@ _templates = Environment(
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     keep_trailing_newline=True,
 )
-
-
-class MailDeliveryError(ClearCutoutError):
-    code = "mail_delivery_failed"
-    title = "Email could not be sent"
-    http_status = 502
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import threading
 
 from clearcutout import crypto
 from clearcutout.config import Settings
-from clearcutout.crypto import DecryptionError
+from clearcutout.errors import DecryptionError
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra.userkeys import user_key
 from clearcutout.storage import ObjectStore, S3Credentials, open_store

@@ -13,8 +13,8 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from clearcutout.db.models import ThrottleEvent
+from clearcutout.errors import ThrottledError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import ThrottledError
 
 TOO_MANY = "Too many attempts. Please wait %(minutes)s minutes and try again."
 

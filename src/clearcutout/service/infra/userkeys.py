@@ -11,8 +11,8 @@ from sqlalchemy import delete
 
 from clearcutout import crypto
 from clearcutout.db.models import User, UserKey
+from clearcutout.errors import NotFoundError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import NotFoundError
 
 
 def _wrap_aad(user_id: str) -> bytes:

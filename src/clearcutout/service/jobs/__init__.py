@@ -48,14 +48,18 @@ from clearcutout.errors import (
     ClearCutoutError,
     EmptyImageError,
     FileTooLargeError,
+    IllegalTransitionError,
     ImageTooLargeError,
     InputError,
+    JobExpiredError,
+    JobNotReadyError,
+    NotFoundError,
     ObjectNotFoundError,
     TruncatedImageError,
     UnsupportedImageError,
+    ValidationError,
 )
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import NotFoundError, ServiceError, ValidationError
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.userkeys import seal, unseal, user_key
 from clearcutout.service.jobs.usage import record_usage
@@ -66,10 +70,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "TRANSITIONS",
     "ClaimedJob",
-    "IllegalTransitionError",
-    "JobExpiredError",
     "JobInfo",
-    "JobNotReadyError",
     "JobPage",
     "JobStatus",
     "ProcessedImage",
@@ -120,26 +121,6 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FAILED: frozenset({JobStatus.EXPIRED}),
     JobStatus.EXPIRED: frozenset(),
 }
-
-
-class IllegalTransitionError(ClearCutoutError):
-    """A state change the job state machine does not allow (a bug in the caller)."""
-
-    code = "illegal_transition"
-    title = "Illegal job state change"
-    http_status = 409
-
-
-class JobNotReadyError(ServiceError):
-    code = "job_not_ready"
-    title = "Job not finished"
-    http_status = 409
-
-
-class JobExpiredError(ServiceError):
-    code = "job_expired"
-    title = "Job expired"
-    http_status = 410
 
 
 # -- the state machine ----------------------------------------------------------------------

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from clearcutout.db.models import EmailPreference, User
+from clearcutout.errors import InvalidTokenError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import InvalidTokenError, ValidationError
 from clearcutout.service.infra.mail import render_email
 from clearcutout.service.infra.userkeys import read_email, read_name
 from clearcutout.service.privacy import consent

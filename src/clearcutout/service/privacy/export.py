@@ -37,11 +37,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
 from clearcutout.db.models import DataExport, Job, User, utcnow
-from clearcutout.errors import ObjectNotFoundError
+from clearcutout.errors import (
+    ExportExpiredError,
+    ExportNotReadyError,
+    NotFoundError,
+    ObjectNotFoundError,
+)
 from clearcutout.service import accounts, jobs
 from clearcutout.service.accounts import apikeys, sessions
 from clearcutout.service.context import ServiceContext, unit_of_work
-from clearcutout.service.errors import NotFoundError, ServiceError
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.mail import render_email
 from clearcutout.service.privacy import consent, emailprefs, residency
@@ -52,9 +56,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "EXPORT_FILES",
-    "ExportExpiredError",
     "ExportInfo",
-    "ExportNotReadyError",
     "build_export",
     "build_pending",
     "build_zip",
@@ -96,18 +98,6 @@ privacy_requests.json   objections and questions you sent us
 api_keys.json           your API keys (names and prefixes; the secrets are never stored)
 sessions.json           the browsers signed in to your account
 """
-
-
-class ExportNotReadyError(ServiceError):
-    code = "export_not_ready"
-    title = "Export not ready"
-    http_status = 409
-
-
-class ExportExpiredError(ServiceError):
-    code = "export_expired"
-    title = "Export expired"
-    http_status = 410
 
 
 @dataclass(frozen=True)

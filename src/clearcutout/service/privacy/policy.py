@@ -19,8 +19,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from clearcutout.db.models import PolicyAcceptance, PolicyVersionRow, User
+from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import NotFoundError, ValidationError
 from clearcutout.service.infra.mail import render_email
 from clearcutout.service.infra.userkeys import read_email, read_name
 from clearcutout.service.privacy import consent

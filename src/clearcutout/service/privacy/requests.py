@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clearcutout.db.models import PrivacyRequest, User, new_id
+from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import NotFoundError, ValidationError
 from clearcutout.service.infra.mail import render_email
 from clearcutout.service.infra.userkeys import read_email, read_name, seal, unseal, user_key
 from clearcutout.service.staff import accesslog, require_staff

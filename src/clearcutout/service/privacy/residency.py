@@ -24,8 +24,8 @@ from sqlalchemy import func, select, update
 
 from clearcutout.config import Settings
 from clearcutout.db.models import DataExport, Job, User
+from clearcutout.errors import NotFoundError, RegionMoveRefusedError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import NotFoundError, ServiceError, ValidationError
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.userkeys import rewrap_user_key, user_key
 from clearcutout.storage import S3ObjectStore
@@ -37,7 +37,6 @@ __all__ = [
     "DataLocation",
     "RegionChoice",
     "RegionMove",
-    "RegionMoveRefusedError",
     "check_region",
     "data_location",
     "finish_move",
@@ -48,12 +47,6 @@ __all__ = [
 ]
 
 DEFAULT_PLAN = "free"
-
-
-class RegionMoveRefusedError(ServiceError):
-    code = "region_move_refused"
-    title = "Region cannot change now"
-    http_status = 409
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from clearcutout.db.models import (
     PrivacyRequest,
     User,
 )
+from clearcutout.errors import ValidationError
 from clearcutout.service import removebg
 from clearcutout.service.accounts import sessions
 from clearcutout.service.accounts.passwords import verify_password
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import ValidationError
 from clearcutout.service.infra.mail import render_email
 from clearcutout.service.infra.userkeys import destroy_user_key, read_email, read_name
 from clearcutout.service.privacy.erasure import erase_stored_data

@@ -37,15 +37,22 @@ from clearcutout.config import Settings
 from clearcutout.db.models import ThrottleEvent
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.compose import Box
-from clearcutout.errors import InputError, InvalidOptionError
+from clearcutout.errors import (
+    ApiKeyError,
+    AuthenticationError,
+    ImageSourceError,
+    InsufficientCreditsError,
+    InvalidOptionError,
+    MissingSourceError,
+    MultipleSourcesError,
+    NoForegroundError,
+    PermissionDeniedError,
+    RateLimit,
+    RateLimitedError,
+    ServiceError,
+)
 from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import (
-    AuthenticationError,
-    PermissionDeniedError,
-    ServiceError,
-    ThrottledError,
-)
 from clearcutout.service.infra.fetch import Resolver, fetch_url, limits_from
 from clearcutout.service.jobs import check_model, remover_for
 from clearcutout.service.jobs.usage import record_usage
@@ -60,7 +67,6 @@ __all__ = [
     "RateLimitedError",
     "RemoveBgRequest",
     "RemoveBgResult",
-    "SourceError",
     "account_balance",
     "admit",
     "charge",
@@ -99,67 +105,6 @@ _CREDIT_ACTIONS: Final = {
     PREVIEW_CREDITS: "removebg.credit.preview",
     FULL_CREDITS: "removebg.credit.full",
 }
-
-
-# -- errors -------------------------------------------------------------------------------
-
-
-class SourceError(InputError):
-    """No image, or more than one (``missing_source``, ``multiple_sources``, …)."""
-
-    title = "Invalid image source"
-
-
-class NoForegroundError(InputError):
-    """The matte is empty: nothing to cut out (remove.bg: ``unknown_foreground``)."""
-
-    code = "unknown_foreground"
-    title = "No foreground found"
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """The caller's rate-limit window, as the ``X-RateLimit-*`` headers report it."""
-
-    limit: int
-    remaining: int
-    reset: int  # Unix time when the window has room again
-
-
-class ApiKeyError(ServiceError):
-    """``X-Api-Key`` missing, unknown, revoked, or without the scope (remove.bg: 403)."""
-
-    code = "auth_failed"
-    title = "Authentication failed"
-    http_status = 403
-    keep_changes = True  # the counted attempt stays counted
-
-    def __init__(self, message: str, *, rate: RateLimit, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.rate = rate
-
-
-class RateLimitedError(ThrottledError):
-    """Over ``rate_limit_per_minute`` (429 with ``Retry-After``)."""
-
-    code = "rate_limit_exceeded"
-    title = "Rate limit exceeded"
-
-    def __init__(self, *, rate: RateLimit, retry_after_s: int) -> None:
-        super().__init__(
-            "Too many requests: the limit is %(limit)s per minute.",
-            retry_after_s=retry_after_s,
-            params={"limit": rate.limit},
-        )
-        self.rate = rate
-
-
-class InsufficientCreditsError(ServiceError):
-    """This month's credits are spent (remove.bg: 402)."""
-
-    code = "insufficient_credits"
-    title = "Insufficient credits"
-    http_status = 402
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -290,14 +235,14 @@ def _shadow(fields: Mapping[str, object], types: tuple[str, ...]) -> tuple[str, 
 
 def _b64(name: str, value: object, code: str) -> bytes:
     if not isinstance(value, str):
-        raise SourceError(f"{name} must be a base64 string.", code=code)
+        raise ImageSourceError(f"{name} must be a base64 string.", code=code)
     text = value.strip()
     if text.startswith("data:") and "," in text:
         text = text.split(",", 1)[1]
     try:
         return base64.b64decode(re.sub(r"\s+", "", text), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise SourceError(f"{name} is not valid base64.", code=code) from exc
+        raise ImageSourceError(f"{name} is not valid base64.", code=code) from exc
 
 
 def _image_source(
@@ -309,24 +254,21 @@ def _image_source(
         if _present(files.get(name)) or _present(fields.get(name)) or name in files
     ]
     if not given:
-        raise SourceError(
-            "No image given: send image_file (multipart), image_file_b64 or image_url.",
-            code="missing_source",
+        raise MissingSourceError(
+            "No image given: send image_file (multipart), image_file_b64 or image_url."
         )
     if len(given) > 1:
-        raise SourceError(
+        raise MultipleSourcesError(
             "Give exactly one of image_file, image_file_b64 and image_url, not "
             + " and ".join(given)
-            + ".",
-            code="multiple_sources",
+            + "."
         )
     [name] = given
     if name == "image_file":
         if "image_file" not in files:
-            raise SourceError(
+            raise MissingSourceError(
                 "image_file must be a file part of a multipart/form-data body; in JSON or "
-                "form-urlencoded bodies send image_file_b64.",
-                code="missing_source",
+                "form-urlencoded bodies send image_file_b64."
             )
         return files["image_file"], None
     if name == "image_file_b64":
@@ -371,7 +313,7 @@ def parse_request(fields: Mapping[str, object], files: Mapping[str, bytes]) -> R
     """remove.bg's parameters (form or JSON fields, multipart files) as a request.
 
     Unknown parameters are ignored, as remove.bg's clients send some we do not know.
-    Raises :class:`SourceError` or :class:`InvalidOptionError` with remove.bg's codes.
+    Raises :class:`ImageSourceError` or :class:`InvalidOptionError` with remove.bg's codes.
     """
     image_data, image_url = _image_source(fields, files)
     bg_color, background_data, background_url = _background_source(fields, files)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clearcutout.db.models import User
+from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.accounts import find_user_by_email, get_user_by_email
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import NotFoundError, ValidationError
 from clearcutout.service.infra.userkeys import read_email, read_name
 from clearcutout.service.privacy.rights import DeletionReason, delete_account
 from clearcutout.service.staff import accesslog

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 
 from clearcutout.db.models import AccessLogEntry, User
+from clearcutout.errors import ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import ValidationError
 
 log = logging.getLogger(__name__)
 

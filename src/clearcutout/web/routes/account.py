@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from clearcutout.errors import ServiceError
 from clearcutout.service import accounts
 from clearcutout.service.accounts import apikeys, sessions
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import ServiceError
 from clearcutout.service.privacy import residency
 from clearcutout.web.boundary import Principal, services, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from clearcutout.errors import ServiceError
 from clearcutout.service import accounts
 from clearcutout.service.accounts import sessions
-from clearcutout.service.errors import ServiceError
 from clearcutout.service.privacy import policy, residency
 from clearcutout.service.privacy.policy import current_version
 from clearcutout.web.boundary import client_ip, unit_of_work

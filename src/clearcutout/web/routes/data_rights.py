@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.service.errors import ServiceError
+from clearcutout.errors import ServiceError
 from clearcutout.service.privacy import export, rights
 from clearcutout.web.boundary import api_principal, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render

@@ -26,7 +26,15 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from clearcutout.db.models import User
 from clearcutout.engine import CutoutOptions
-from clearcutout.errors import ClearCutoutError, FileTooLargeError, InputError, InvalidOptionError
+from clearcutout.errors import (
+    ClearCutoutError,
+    FileTooLargeError,
+    InputError,
+    InvalidOptionError,
+    MissingSourceError,
+    MultipleSourcesError,
+    UnknownParameterError,
+)
 from clearcutout.service import jobs
 from clearcutout.web.boundary import api_principal, services, unit_of_work
 from clearcutout.workers import Executor
@@ -44,21 +52,6 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # Multipart framing and the other fields, on top of the image itself.
 _FORM_OVERHEAD = 256 * 1024
-
-
-class MissingSourceError(InputError):
-    code = "missing_source"
-    title = "No image given"
-
-
-class MultipleSourcesError(InputError):
-    code = "multiple_sources"
-    title = "More than one image given"
-
-
-class UnknownParameterError(InputError):
-    code = "unknown_parameter"
-    title = "Unknown parameter"
 
 
 class ErrorOut(BaseModel):

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.db.models import User
+from clearcutout.errors import ValidationError
 from clearcutout.service import accounts
-from clearcutout.service.errors import ValidationError
 from clearcutout.service.infra.i18n import normalise_language
 from clearcutout.service.privacy import policy
 from clearcutout.web.boundary import session_principal, unit_of_work

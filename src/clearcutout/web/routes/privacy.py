@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from clearcutout.errors import ServiceError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import ServiceError
 from clearcutout.service.privacy import consent, emailprefs, export, policy, residency
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.web.boundary import Principal, session_principal, unit_of_work

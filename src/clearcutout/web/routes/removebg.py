@@ -26,13 +26,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from clearcutout.errors import ClearCutoutError, FileTooLargeError, InputError
-from clearcutout.service import removebg
-from clearcutout.service.errors import (
+from clearcutout.errors import (
     AuthenticationError,
+    ClearCutoutError,
+    FileTooLargeError,
+    InputError,
+    InvalidBodyError,
     PermissionDeniedError,
     ThrottledError,
 )
+from clearcutout.service import removebg
 from clearcutout.web.boundary import client_ip, services, unit_of_work
 from clearcutout.web.errors import error_body
 
@@ -40,12 +43,6 @@ router = APIRouter(prefix="/v1.0", tags=["remove.bg compatible"])
 
 _OVERHEAD: Final = 256 * 1024  # form fields and multipart framing besides the images
 _MAX_FIELDS: Final = 64
-
-
-class _BodyError(InputError):
-    """The body cannot be read as any of the accepted kinds."""
-
-    title = "Invalid request body"
 
 
 class _MemoryMultiPartParser(MultiPartParser):
@@ -103,7 +100,7 @@ async def _parse_body(request: Request) -> _Body:
         try:
             form = await parser.parse()
         except MultiPartException as exc:
-            raise _BodyError(f"The multipart body is malformed: {exc.message}") from exc
+            raise InvalidBodyError(f"The multipart body is malformed: {exc.message}") from exc
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):
                 data = await value.read()
@@ -119,9 +116,9 @@ async def _parse_body(request: Request) -> _Body:
         try:
             payload = json.loads(body) if body.strip() else {}
         except ValueError as exc:
-            raise _BodyError("The request body is not valid JSON.") from exc
+            raise InvalidBodyError("The request body is not valid JSON.") from exc
         if not isinstance(payload, dict):
-            raise _BodyError("The request body must be a JSON object.")
+            raise InvalidBodyError("The request body must be a JSON object.")
         parsed.fields.update(payload)
         return parsed
     if content_type.startswith("application/x-www-form-urlencoded") or not body:
@@ -130,11 +127,11 @@ async def _parse_body(request: Request) -> _Body:
                 body.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_FIELDS
             )
         except (UnicodeDecodeError, ValueError) as exc:
-            raise _BodyError("The form body is malformed.") from exc
+            raise InvalidBodyError("The form body is malformed.") from exc
         for name, value in pairs:
             parsed.fields.setdefault(name, value)
         return parsed
-    raise _BodyError(
+    raise InvalidBodyError(
         "Send multipart/form-data, application/json or application/x-www-form-urlencoded."
     )
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.db.models import User
+from clearcutout.errors import ServiceError, ValidationError
 from clearcutout.service import staff
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.errors import ServiceError, ValidationError
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.web.boundary import session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render
