@@ -16,19 +16,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.orm import sessionmaker
-
 from clearcutout.config import Settings
-from clearcutout.crypto import Keyring
 from clearcutout.db import create_db_engine, upgrade
 from clearcutout.db.models import User, utcnow
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.sample import sample_photo
 from clearcutout.service import accounts, jobs
-from clearcutout.service.context import unit_of_work
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import export
-from clearcutout.service.privacy.retention import run_sweep
+from clearcutout.service.runtime import Runtime
+from clearcutout.workers.tasks import sweep_retention
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,35 +36,36 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(data_dir=Path(tmp), argon2_time_cost=1, argon2_memory_kib=1024)
         engine = create_db_engine(settings.effective_database_url)
         upgrade(engine)
-        sessions = sessionmaker(bind=engine, expire_on_commit=False)
-        keyring = Keyring.from_settings(settings)
+        engine.dispose()
+        runtime = Runtime.from_settings(settings)
         photo = sample_photo(320, 214)
 
-        with unit_of_work(sessions, settings, keyring) as ctx:
+        with runtime.unit_of_work() as ctx:
             user_id = accounts.create_user_as_operator(
                 ctx, email="bench@example.org", name="Bench", password="a long pass phrase 42"
             ).id
         started = time.perf_counter()
         for _ in range(args.jobs):
-            with unit_of_work(sessions, settings, keyring) as ctx:
+            with runtime.unit_of_work() as ctx:
                 jobs.submit(ctx, ctx.db.get(User, user_id), photo, CutoutOptions())
         uploaded_s = time.perf_counter() - started
 
-        with unit_of_work(sessions, settings, keyring) as ctx:
+        with runtime.unit_of_work() as ctx:
             started = time.perf_counter()
             archive = export.build_zip(ctx, ctx.db.get(User, user_id))
             export_s = time.perf_counter() - started
 
         later = utcnow() + timedelta(days=settings.retention_days + 1)
         started = time.perf_counter()
-        report = run_sweep(sessions, settings, keyring, clock=lambda: later)
+        runtime.clock = lambda: later
+        report = sweep_retention(runtime)
         sweep_s = time.perf_counter() - started
         left = list(
             objects.region_store(settings, settings.default_region).iter_keys(
                 objects.user_prefix(user_id)
             )
         )
-        engine.dispose()
+        runtime.close()
 
     print(f"uploaded {args.jobs} photos ({len(photo)} bytes each) in {uploaded_s:.2f} s")
     print(f"export ZIP of {args.jobs} originals: {len(archive) / 1e6:.1f} MB in {export_s:.2f} s")

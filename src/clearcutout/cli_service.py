@@ -61,20 +61,10 @@ def _one_line_errors(function: Callable[P, R]) -> Callable[P, R]:
 
 @contextmanager
 def _unit_of_work() -> Iterator[ServiceContext]:
-    from clearcutout.crypto import Keyring
-    from clearcutout.db import check_migrated, create_db_engine, session_factory
-    from clearcutout.service.context import unit_of_work
+    from clearcutout.service.runtime import Runtime
 
-    settings = get_settings()
-    engine = create_db_engine(settings.effective_database_url)
-    try:
-        check_migrated(engine)
-        with unit_of_work(
-            session_factory(engine), settings, Keyring.from_settings(settings)
-        ) as ctx:
-            yield ctx
-    finally:
-        engine.dispose()
+    with Runtime.from_settings(get_settings()) as runtime, runtime.unit_of_work() as ctx:
+        yield ctx
 
 
 def serve(
@@ -283,17 +273,11 @@ def mail_announce(
 
 def retention_sweep() -> None:
     """Delete now every image whose retention period has passed; print the counts."""
-    from clearcutout.crypto import Keyring
-    from clearcutout.db import check_migrated, create_db_engine, session_factory
-    from clearcutout.service.privacy.retention import run_sweep
+    from clearcutout.service.runtime import Runtime
+    from clearcutout.workers.tasks import sweep_retention
 
-    settings = get_settings()
-    engine = create_db_engine(settings.effective_database_url)
-    try:
-        check_migrated(engine)
-        report = run_sweep(session_factory(engine), settings, Keyring.from_settings(settings))
-    finally:
-        engine.dispose()
+    with Runtime.from_settings(get_settings()) as runtime:
+        report = sweep_retention(runtime)
     console.print(f"Jobs expired: {report.jobs_expired}")
     console.print(f"Objects deleted: {report.objects_deleted}")
     console.print(f"Data exports deleted: {report.exports_deleted}")

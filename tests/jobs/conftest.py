@@ -162,7 +162,7 @@ def jobs_app(settings: Settings) -> Iterator[JobsApp]:
             with TestClient(web) as client:
                 yield JobsApp(client=client, services=services, settings=settings)
         finally:
-            web.state.services.engine.dispose()
+            web.state.runtime.close()
     finally:
         engine.dispose()
 

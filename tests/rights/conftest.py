@@ -55,7 +55,7 @@ def seaweedfs() -> Iterator[SeaweedFS]:
 def _app(tmp_path: Path, **overrides: Any) -> Iterator[JobsApp]:
     for app in jobs_app(job_settings(tmp_path / "data", **overrides)):
         clock = MovableClock()
-        app.client.app.state.services.clock = clock  # type: ignore[attr-defined]
+        app.client.app.state.runtime.clock = clock  # type: ignore[attr-defined]
         app.clock = clock  # type: ignore[attr-defined]
         yield app
 

@@ -119,7 +119,7 @@ def test_download_my_data_is_prepared_in_the_background_and_emailed(
     settings = job_settings(tmp_path / "data", smtp=smtp_server.settings())
     for app in jobs_app(settings):
         clock = MovableClock()
-        app.client.app.state.services.clock = clock  # type: ignore[attr-defined]
+        app.client.app.state.runtime.clock = clock  # type: ignore[attr-defined]
         kept, expired, account = _two_jobs(app, clock, photo)
         client = sign_in(app.client, account)  # type: ignore[arg-type]
         page = client.get("/account/privacy")

@@ -7,25 +7,24 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from clearcutout.config import get_settings
-from clearcutout.service.context import unit_of_work
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import retention
+from clearcutout.workers.tasks import sweep_retention
 from tests.jobs.conftest import JobsApp, job_settings, jobs_app, s3_regions
 from tests.rights.conftest import MovableClock, keys_of
 from tests.support.seaweedfs import SeaweedFS
 
 
 def _sweep(app: JobsApp, clock: MovableClock, **kwargs: int) -> retention.SweepReport:
-    services = app.client.app.state.services  # type: ignore[attr-defined]
-    return retention.run_sweep(
-        services.sessions, app.settings, services.keyring, clock=clock, **kwargs
-    )
+    runtime = app.client.app.state.runtime  # type: ignore[attr-defined]
+    return sweep_retention(replace(runtime, clock=clock), **kwargs)
 
 
 def test_an_image_uploaded_30_days_and_a_minute_ago_is_gone_one_29_days_old_stays(
@@ -97,11 +96,10 @@ def test_the_sweep_logs_counts_only(
     job = app.submit(account, photo)
     app.wait(account, job["id"])
     clock.advance(days=30, minutes=1)
-    with caplog.at_level(logging.INFO, logger="clearcutout.service.privacy.retention"):
+    loggers = {"clearcutout.service.privacy.retention", "clearcutout.workers.tasks"}
+    with caplog.at_level(logging.INFO, logger="clearcutout"):
         _sweep(app, clock)
-    lines = [
-        r.getMessage() for r in caplog.records if r.name == "clearcutout.service.privacy.retention"
-    ]
+    lines = [r.getMessage() for r in caplog.records if r.name in loggers]
     assert lines == [
         "retention.swept jobs_expired=1 objects_deleted=2 exports_deleted=0 failures=0"
     ]
@@ -112,7 +110,7 @@ def test_the_in_process_sweeper_runs_on_its_schedule(tmp_path: Path, photo: byte
     settings = job_settings(tmp_path / "data", retention_sweep_interval_seconds=0.2)
     for app in jobs_app(settings):
         clock = MovableClock()
-        app.client.app.state.services.clock = clock  # type: ignore[attr-defined]
+        app.client.app.state.runtime.clock = clock  # type: ignore[attr-defined]
         account = app.account()
         job = app.submit(account, photo)
         app.wait(account, job["id"])
@@ -136,9 +134,9 @@ def test_retention_sweep_command_prints_what_it_deleted(
         account = app.account()
         job = app.submit(account, photo)
         app.wait(account, job["id"])
-        services = app.client.app.state.services  # type: ignore[attr-defined]
+        runtime = app.client.app.state.runtime  # type: ignore[attr-defined]
         # Make the job two days old by moving its dates back (the CLI reads the real clock).
-        with unit_of_work(services.sessions, app.settings, services.keyring) as ctx:
+        with runtime.unit_of_work() as ctx:
             from sqlalchemy import update
 
             from clearcutout.db.models import Job

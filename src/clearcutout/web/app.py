@@ -10,11 +10,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from clearcutout.config import Settings, get_settings
-from clearcutout.crypto import Keyring
-from clearcutout.db import check_migrated, create_db_engine, session_factory
 from clearcutout.errors import CsrfError
 from clearcutout.service.privacy.retention import install_lifecycle_rules
-from clearcutout.web.boundary import WebServices
+from clearcutout.service.runtime import Runtime
+from clearcutout.web.boundary import runtime
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled
 from clearcutout.web.security import (
@@ -52,7 +51,7 @@ async def csrf_guard(request: Request) -> None:
     ):
         value = (await request.form()).get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else None
-    keyring = request.app.state.services.keyring
+    keyring = runtime(request).keyring
     if not csrf_tokens_match(keyring, request.cookies.get(CSRF_COOKIE), submitted):
         raise CsrfError(
             "This form has expired or was not sent from ClearCutout. Reload the page and try again."
@@ -62,7 +61,7 @@ async def csrf_guard(request: Request) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run the job executor and housekeeping (retention, exports) while the app serves."""
-    settings = app.state.services.settings
+    settings = app.state.runtime.settings
     if settings.s3_lifecycle_on_start:
         install_lifecycle_rules(settings)
     app.state.executor.start()
@@ -90,11 +89,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         staff,
     )
 
-    settings = settings or get_settings()
-    engine = create_db_engine(settings.effective_database_url)
-    if check_database:
-        check_migrated(engine)
-    keyring = Keyring.from_settings(settings)
+    app_runtime = Runtime.from_settings(settings or get_settings(), check_database=check_database)
     app = FastAPI(
         title="ClearCutout",
         version="0.1.0",
@@ -105,19 +100,15 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         dependencies=[Depends(csrf_guard)],
         lifespan=_lifespan,
     )
-    sessions = session_factory(engine)
-    app.state.services = WebServices(
-        settings=settings, engine=engine, sessions=sessions, keyring=keyring
-    )
-    app.state.executor = create_executor(settings, sessions, keyring)
-    # Reads the clock through the services, so tests that move it move the sweeper too.
-    app.state.housekeeper = Housekeeper(
-        settings, sessions, keyring, clock=lambda: app.state.services.clock()
-    )
+    # One runtime for requests, the job executor and housekeeping: a test that moves its
+    # clock moves the workers and the retention sweep too.
+    app.state.runtime = app_runtime
+    app.state.executor = create_executor(app_runtime)
+    app.state.housekeeper = Housekeeper(app_runtime)
     app.add_middleware(
         SecurityMiddleware,
-        keyring=keyring,
-        content_security_policy=content_security_policy(enabled(settings.integrations)),
+        keyring=app_runtime.keyring,
+        content_security_policy=content_security_policy(enabled(app_runtime.settings.integrations)),
     )
     install_error_handlers(app)
     app.mount(

@@ -1,43 +1,27 @@
 """The request boundary: one unit of work per request, and who is asking.
 
 Routes open :func:`unit_of_work`, call services, and leave; the boundary commits (or
-rolls back) and only then delivers the queued emails.
+rolls back) and only then delivers the queued emails. The app's
+:class:`~clearcutout.service.runtime.Runtime` is ``app.state.runtime``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from clearcutout.config import Settings
-from clearcutout.crypto import Keyring
-from clearcutout.db.models import User, utcnow
+from clearcutout.db.models import User
 from clearcutout.errors import AuthenticationError
 from clearcutout.service.accounts import apikeys, sessions
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.context import unit_of_work as service_unit_of_work
+from clearcutout.service.runtime import Runtime
 from clearcutout.web.security import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WebServices:
-    """What the app holds for its lifetime (``app.state.services``)."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    keyring: Keyring
-    # What "now" is for requests and the retention sweeper; tests move it (issue 6).
-    clock: Callable[[], datetime] = field(default=utcnow)
 
 
 @dataclass(frozen=True)
@@ -49,16 +33,16 @@ class Principal:
     via_api_key: bool
 
 
-def services(request: Request) -> WebServices:
-    value: WebServices = request.app.state.services
+def runtime(request: Request) -> Runtime:
+    """The app's runtime: settings, database, keys and clock."""
+    value: Runtime = request.app.state.runtime
     return value
 
 
 @contextmanager
 def unit_of_work(request: Request) -> Iterator[ServiceContext]:
     """One transaction per request: commit (then send mail) or roll back."""
-    svc = services(request)
-    with service_unit_of_work(svc.sessions, svc.settings, svc.keyring, clock=svc.clock) as ctx:
+    with runtime(request).unit_of_work() as ctx:
         yield ctx
 
 

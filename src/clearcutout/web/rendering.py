@@ -23,6 +23,7 @@ from clearcutout.service.infra.i18n import (
     negotiate_language,
     normalise_language,
 )
+from clearcutout.web.boundary import runtime
 from clearcutout.web.integrations import enabled, scripts_for
 from clearcutout.web.security import LANG_COOKIE, ONE_YEAR_S, THEME_COOKIE
 
@@ -36,7 +37,7 @@ def choose_language(request: Request, user: User | None) -> str:
     cookie = normalise_language(request.cookies.get(LANG_COOKIE))
     if cookie:
         return cookie
-    default = request.app.state.services.settings.default_language
+    default = runtime(request).settings.default_language
     return negotiate_language(request.headers.get("accept-language"), default=default)
 
 
@@ -75,7 +76,7 @@ def render(
             return format_datetime(value, format="medium", locale=lang)
         return format_date(value, format="long", locale=lang)
 
-    settings = request.app.state.services.settings
+    settings = runtime(request).settings
     ref = clean_referral_code(request.query_params.get("ref"))
     values: dict[str, Any] = {
         "_": _,

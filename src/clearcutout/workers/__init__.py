@@ -7,34 +7,28 @@
 Every executor runs a job through :func:`clearcutout.workers.tasks.run_job`, which takes
 a job id and is idempotent, so a Celery executor (one queue per region, a task that
 claims the job by id and calls ``run_job``) slots in beside these without changes to
-the service layer.
+the service layer. The other background work (retention sweep, data exports) is in
+``workers.tasks`` too; ``workers.housekeeping`` runs it in-process.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from clearcutout.config import Settings
-from clearcutout.crypto import Keyring
+from clearcutout.service.runtime import Runtime
 from clearcutout.workers.base import Executor, NullExecutor
 from clearcutout.workers.local import LocalExecutor
-from clearcutout.workers.tasks import WorkerRuntime, run_job
+from clearcutout.workers.tasks import run_job
 
 __all__ = [
     "Executor",
     "LocalExecutor",
     "NullExecutor",
-    "WorkerRuntime",
     "create_executor",
     "run_job",
 ]
 
 
-def create_executor(
-    settings: Settings, sessions: sessionmaker[Session], keyring: Keyring
-) -> Executor:
+def create_executor(runtime: Runtime) -> Executor:
     """The executor the settings choose (``executor = "local" | "none"``)."""
-    if settings.executor == "none":
+    if runtime.settings.executor == "none":
         return NullExecutor()
-    runtime = WorkerRuntime(settings=settings, sessions=sessions, keyring=keyring)
     return LocalExecutor(runtime)

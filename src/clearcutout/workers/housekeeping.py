@@ -1,14 +1,14 @@
-"""In-process housekeeping for the embedded default (issue 6): one thread that
+"""In-process housekeeping for the embedded default: one thread that
 
-* runs the retention sweep (``service.retention.run_sweep``) at start and then every
+* runs the retention sweep (``workers.tasks.sweep_retention``) at start and then every
   ``retention_sweep_interval_seconds`` (0 turns it off: a scale-out deployment runs it
   from Celery beat or ``clearcutout retention sweep``), and
-* builds the "Download my data" archives that are waiting (``service.export``), at once
-  when :meth:`Housekeeper.wake` is called after a request is committed, and at every
-  tick, so an archive whose build was cut short by a restart is built after it.
+* builds the "Download my data" archives that are waiting (``workers.tasks.build_exports``),
+  at once when :meth:`Housekeeper.wake` is called after a request is committed, and at
+  every tick, so an archive whose build was cut short by a restart is built after it.
 
-Both are plain functions of ids and settings, each step its own transaction, so the
-same calls work from a Celery task.
+Both are tasks of ids and settings, each step its own transaction, so the same calls
+work from a Celery task. The thread holds the app's runtime, so it reads the same clock.
 """
 
 from __future__ import annotations
@@ -16,15 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import datetime
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from clearcutout.config import Settings
-from clearcutout.crypto import Keyring
-from clearcutout.db.models import utcnow
-from clearcutout.service.privacy import export, retention
+from clearcutout.service.runtime import Runtime
+from clearcutout.workers.tasks import build_exports, sweep_retention
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +31,8 @@ _EXPORT_POLL_SECONDS = 30.0
 class Housekeeper:
     """The retention sweeper and the export builder, on one daemon thread."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        sessions: sessionmaker[Session],
-        keyring: Keyring,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.keyring = keyring
-        self.clock = clock
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -64,7 +48,7 @@ class Housekeeper:
         self._thread.start()
         log.info(
             "housekeeping.started sweep_interval_s=%s",
-            self.settings.retention_sweep_interval_seconds,
+            self.runtime.settings.retention_sweep_interval_seconds,
         )
 
     def wake(self) -> None:
@@ -80,7 +64,7 @@ class Housekeeper:
         log.info("housekeeping.stopped")
 
     def _run(self) -> None:
-        interval = self.settings.retention_sweep_interval_seconds
+        interval = self.runtime.settings.retention_sweep_interval_seconds
         next_sweep = time.monotonic() if interval > 0 else float("inf")
         while not self._stopping.is_set():
             self._build_exports()
@@ -93,13 +77,13 @@ class Housekeeper:
 
     def _sweep(self) -> None:
         try:
-            retention.run_sweep(self.sessions, self.settings, self.keyring, clock=self.clock)
+            sweep_retention(self.runtime)
             self.sweeps += 1
         except Exception:  # the next tick tries again; never end the thread
             log.exception("retention.sweep_failed")
 
     def _build_exports(self) -> None:
         try:
-            export.build_pending(self.sessions, self.settings, self.keyring, clock=self.clock)
+            build_exports(self.runtime)
         except Exception:
             log.exception("export.build_failed")

@@ -18,7 +18,8 @@ import uuid
 
 from clearcutout.engine.session import available_cores
 from clearcutout.service import jobs
-from clearcutout.workers.tasks import WorkerRuntime, run_job
+from clearcutout.service.runtime import Runtime
+from clearcutout.workers.tasks import run_job
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def default_thread_count() -> int:
 class LocalExecutor:
     """Runs the jobs of every configured region in this process."""
 
-    def __init__(self, runtime: WorkerRuntime, *, threads: int | None = None) -> None:
+    def __init__(self, runtime: Runtime, *, threads: int | None = None) -> None:
         self.runtime = runtime
         settings = runtime.settings
         self.thread_count = threads or settings.worker_threads or default_thread_count()

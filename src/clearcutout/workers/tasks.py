@@ -1,46 +1,36 @@
-"""The task boundary: run one job by id, with its own units of work (idempotent).
+"""The task boundary: every piece of background work, as a plain function of a runtime.
 
-Called by the local executor's threads, and meant to be the body of a Celery task later
-(``@app.task def process_job(job_id): claim(job_id) and run_job(...)``). The engine work
-happens outside any transaction; each database step is its own short unit of work.
+    run_job(runtime, job_id, lease_owner=…)   process one claimed image job
+    sweep_retention(runtime)                  delete what is past its retention period
+    build_exports(runtime)                    build the waiting "Download my data" archives
+
+Each takes ids and settings only, is idempotent, and opens its own short units of work
+(:meth:`~clearcutout.service.runtime.Runtime.unit_of_work`), so the same call is the
+body of a local thread (``workers.local``, ``workers.housekeeping``), a CLI command, or
+a Celery task (``@app.task def process_job(job_id): run_job(runtime, job_id, …)``).
+Slow work (the engine, building a ZIP) happens outside any transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from clearcutout.config import Settings
-from clearcutout.crypto import Keyring
 from clearcutout.errors import ClearCutoutError, InputError
 from clearcutout.service import jobs
-from clearcutout.service.context import ServiceContext, unit_of_work
+from clearcutout.service.context import ServiceContext
+from clearcutout.service.privacy import export, retention
+from clearcutout.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WorkerRuntime", "run_job"]
+__all__ = ["build_exports", "run_job", "sweep_retention"]
 
 
-@dataclass(frozen=True)
-class WorkerRuntime:
-    """What a worker holds for its lifetime: settings, a session factory and the keys."""
-
-    settings: Settings
-    sessions: sessionmaker[Session]
-    keyring: Keyring
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[ServiceContext]:
-        with unit_of_work(self.sessions, self.settings, self.keyring) as ctx:
-            yield ctx
+# -- image jobs -----------------------------------------------------------------------------
 
 
-def run_job(runtime: WorkerRuntime, job_id: str, *, lease_owner: str) -> str:
+def run_job(runtime: Runtime, job_id: str, *, lease_owner: str) -> str:
     """Process a job that ``lease_owner`` has claimed; the outcome.
 
     Outcomes: ``done``, ``failed``, ``requeued``, ``skipped`` (not held by this owner any
@@ -77,7 +67,7 @@ def run_job(runtime: WorkerRuntime, job_id: str, *, lease_owner: str) -> str:
 
 
 def _after_error(
-    runtime: WorkerRuntime,
+    runtime: Runtime,
     job_id: str,
     lease_owner: str,
     error: ClearCutoutError,
@@ -115,3 +105,54 @@ def _where(ctx: ServiceContext, job_id: str, claimed: jobs.ClaimedJob | None) ->
         return claimed.region, claimed.model
     found = jobs.job_region_and_model(ctx, job_id)
     return found if found is not None else ("unknown", "unknown")
+
+
+# -- automatic deletion ---------------------------------------------------------------------
+
+
+def sweep_retention(runtime: Runtime, *, batch_size: int | None = None) -> retention.SweepReport:
+    """Delete everything whose retention period has passed, batch by batch; what it did.
+
+    The body of the periodic task: takes no object ids, is safe to run concurrently with
+    itself (state moves are conditional) and to stop at any point.
+    """
+    limit = batch_size or runtime.settings.retention_sweep_batch
+    report = retention.SweepReport()
+    while True:
+        with runtime.unit_of_work() as ctx:
+            seen = retention.expire_jobs(ctx, report, limit=limit)
+        report.batches += 1
+        if seen < limit:
+            break
+    while True:
+        with runtime.unit_of_work() as ctx:
+            seen = retention.expire_exports(ctx, report, limit=limit)
+        if seen < limit:
+            break
+    log.info(
+        "retention.swept jobs_expired=%d objects_deleted=%d exports_deleted=%d failures=%d",
+        report.jobs_expired,
+        report.objects_deleted,
+        report.exports_deleted,
+        report.failures,
+    )
+    return report
+
+
+# -- "Download my data" ---------------------------------------------------------------------
+
+
+def build_exports(runtime: Runtime) -> int:
+    """Build every waiting archive, each in its own transaction; how many were finished."""
+    with runtime.unit_of_work() as ctx:
+        waiting = export.waiting_exports(ctx)
+    built = 0
+    for export_id in waiting:
+        try:
+            with runtime.unit_of_work() as ctx:
+                built += export.build_export(ctx, export_id)
+        except Exception:
+            log.exception("export.failed export_id=%s", export_id)
+            with runtime.unit_of_work() as ctx:
+                export.count_failure(ctx, export_id)
+    return built

@@ -12,8 +12,8 @@ The archive holds, in portable formats:
 * ``privacy_requests.json``, ``api_keys.json``, ``sessions.json`` – the rest we hold;
 * ``README.txt`` – what each file is.
 
-From the web, an archive is built in the background (a ``data_exports`` row, picked up
-by ``workers.housekeeping``; :func:`build_pending` is the task body), stored sealed under
+From the web, an archive is built in the background (a ``data_exports`` row, built by
+``workers.tasks.build_exports`` from the housekeeping thread), stored sealed under
 the person's prefix in their region, and announced by email with a link that expires
 after ``export_link_hours`` and opens only for the signed-in owner. The API
 (``GET /api/v1/account/export``) builds the same archive synchronously (:func:`build_zip`).
@@ -25,18 +25,14 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
-from clearcutout.config import Settings
-from clearcutout.crypto import Keyring
-from clearcutout.db.models import DataExport, Job, User, utcnow
+from clearcutout.db.models import DataExport, Job, User
 from clearcutout.errors import (
     ExportExpiredError,
     ExportNotReadyError,
@@ -45,7 +41,7 @@ from clearcutout.errors import (
 )
 from clearcutout.service import accounts, jobs
 from clearcutout.service.accounts import apikeys, sessions
-from clearcutout.service.context import ServiceContext, unit_of_work
+from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.mail import render_email
 from clearcutout.service.privacy import consent, emailprefs, residency
@@ -58,12 +54,13 @@ __all__ = [
     "EXPORT_FILES",
     "ExportInfo",
     "build_export",
-    "build_pending",
     "build_zip",
+    "count_failure",
     "download",
     "export_link",
     "list_exports",
     "request_export",
+    "waiting_exports",
 ]
 
 PENDING = "pending"
@@ -323,33 +320,19 @@ def build_export(ctx: ServiceContext, export_id: str) -> bool:
     return True
 
 
-def build_pending(
-    sessions_: sessionmaker[Session],
-    settings: Settings,
-    keyring: Keyring,
-    *,
-    clock: Callable[[], datetime] = utcnow,
-) -> int:
-    """Build every waiting archive (the task body; each one its own transaction)."""
-    with unit_of_work(sessions_, settings, keyring, clock=clock) as ctx:
-        waiting = ctx.db.scalars(
+def waiting_exports(ctx: ServiceContext) -> list[str]:
+    """The ids of the archives waiting to be built, oldest request first."""
+    return list(
+        ctx.db.scalars(
             select(DataExport.id)
             .where(DataExport.status == PENDING, DataExport.expires_at > ctx.now())
             .order_by(DataExport.created_at)
         ).all()
-    built = 0
-    for export_id in waiting:
-        try:
-            with unit_of_work(sessions_, settings, keyring, clock=clock) as ctx:
-                built += build_export(ctx, export_id)
-        except Exception:
-            log.exception("export.failed export_id=%s", export_id)
-            with unit_of_work(sessions_, settings, keyring, clock=clock) as ctx:
-                _count_failure(ctx, export_id)
-    return built
+    )
 
 
-def _count_failure(ctx: ServiceContext, export_id: str) -> None:
+def count_failure(ctx: ServiceContext, export_id: str) -> None:
+    """A build failed: try again later, and give up after a few attempts."""
     row = ctx.db.get(DataExport, export_id)
     if row is None or row.status != PENDING:
         return

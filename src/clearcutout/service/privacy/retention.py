@@ -1,19 +1,20 @@
-"""Automatic deletion (issue 6, point 1): the retention sweeper and the S3 lifecycle rule.
+"""Automatic deletion: the retention sweep's batches and the S3 lifecycle rule.
 
-The privacy policy promises "Processed images expire after 30 days on our servers". Each
-job carries ``expires_at`` (upload + ``retention_days``); :func:`run_sweep` deletes the
-objects of every job past it from its region's storage and then marks the job
-``expired`` (``service.jobs.expire_job``). It also removes "Download my data" archives
-whose link has expired.
+The privacy policy promises "Processed images expire after 30 days on our servers"
+("Privacy at a Glance", "Data Retention"). Each job carries ``expires_at`` (upload +
+``retention_days``); :func:`expire_jobs` deletes the objects of due jobs from their
+region's storage and then marks each job ``expired`` (``service.jobs.expire_job``);
+:func:`expire_exports` removes "Download my data" archives whose link has expired.
 
-Resumable and idempotent: the sweep works in batches, each its own transaction; objects
-are deleted before the row moves, so a crash between the two leaves a job whose objects
-are already gone (its URLs answer 410 because ``expires_at`` has passed) and the next
-sweep marks it. Nothing is ever half-readable. Logs carry counts only.
+Resumable and idempotent: each batch is its own transaction; objects are deleted before
+the row moves, so a crash between the two leaves a job whose objects are already gone
+(its URLs answer 410 because ``expires_at`` has passed) and the next sweep marks it.
+Nothing is ever half-readable. Logs carry counts only.
 
-:func:`run_sweep` is a plain function of ids and settings: the embedded default calls it
-from ``workers.scheduler.RetentionScheduler`` every ``retention_sweep_interval_seconds``;
-a scale-out deployment calls it from a Celery beat task or ``clearcutout retention sweep``.
+The sweep itself, batch after batch, is the task ``workers.tasks.sweep_retention``: the
+embedded default runs it from ``workers.housekeeping`` every
+``retention_sweep_interval_seconds``; a scale-out deployment runs it from a Celery beat
+task or ``clearcutout retention sweep``.
 
 For ``s3://`` regions :func:`install_expiry_rules` installs a bucket lifecycle rule that
 expires objects one day after the retention period: a second line of defence if the
@@ -24,19 +25,15 @@ Ceph do.)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from clearcutout.config import Settings
-from clearcutout.crypto import Keyring
-from clearcutout.db.models import DataExport, Job, utcnow
+from clearcutout.db.models import DataExport, Job
 from clearcutout.errors import StorageError
 from clearcutout.service import jobs
-from clearcutout.service.context import ServiceContext, unit_of_work
+from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.storage.s3 import S3ObjectStore
 
@@ -51,7 +48,6 @@ __all__ = [
     "expire_jobs",
     "install_expiry_rules",
     "install_lifecycle_rules",
-    "run_sweep",
 ]
 
 # The bucket rule fires this many days after the sweeper should have acted, so in normal
@@ -135,42 +131,6 @@ def expire_exports(ctx: ServiceContext, report: SweepReport, *, limit: int) -> i
         report.exports_deleted += 1
     ctx.db.flush()
     return len(due)
-
-
-def run_sweep(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    keyring: Keyring,
-    *,
-    clock: Callable[[], datetime] = utcnow,
-    batch_size: int | None = None,
-) -> SweepReport:
-    """Delete everything whose retention has passed, batch by batch; what it did.
-
-    The body of the periodic task: takes no object ids, is safe to run concurrently with
-    itself (state moves are conditional) and to stop at any point.
-    """
-    limit = batch_size or settings.retention_sweep_batch
-    report = SweepReport()
-    while True:
-        with unit_of_work(sessions, settings, keyring, clock=clock) as ctx:
-            seen = expire_jobs(ctx, report, limit=limit)
-        report.batches += 1
-        if seen < limit:
-            break
-    while True:
-        with unit_of_work(sessions, settings, keyring, clock=clock) as ctx:
-            seen = expire_exports(ctx, report, limit=limit)
-        if seen < limit:
-            break
-    log.info(
-        "retention.swept jobs_expired=%d objects_deleted=%d exports_deleted=%d failures=%d",
-        report.jobs_expired,
-        report.objects_deleted,
-        report.exports_deleted,
-        report.failures,
-    )
-    return report
 
 
 @dataclass(frozen=True)

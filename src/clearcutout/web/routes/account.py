@@ -13,7 +13,7 @@ from clearcutout.service import accounts
 from clearcutout.service.accounts import apikeys, sessions
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import residency
-from clearcutout.web.boundary import Principal, services, session_principal, unit_of_work
+from clearcutout.web.boundary import Principal, runtime, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import SESSION_COOKIE
 
@@ -148,7 +148,7 @@ def change_region(request: Request, region: Annotated[str, Form()] = "") -> Resp
 
     response = _act(request, action, done="region")
     if moves:  # committed: now the old region's copies go
-        residency.finish_move(services(request).settings, moves[0])
+        residency.finish_move(runtime(request).settings, moves[0])
     return response
 
 

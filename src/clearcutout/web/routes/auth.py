@@ -12,7 +12,7 @@ from clearcutout.service import accounts
 from clearcutout.service.accounts import sessions
 from clearcutout.service.privacy import policy, residency
 from clearcutout.service.privacy.policy import current_version
-from clearcutout.web.boundary import client_ip, unit_of_work
+from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import (
     SESSION_COOKIE,
@@ -48,7 +48,7 @@ def _form_error(
 
 
 def _signup_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
-    settings = request.app.state.services.settings
+    settings = runtime(request).settings
     with unit_of_work(request) as ctx:
         policy = current_version(ctx)
     return {
@@ -146,7 +146,7 @@ def login_submit(
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=request.app.state.services.settings.session_absolute_days * 86400,
+        max_age=runtime(request).settings.session_absolute_days * 86400,
         path="/",
         httponly=True,
         secure=tls,
@@ -154,7 +154,7 @@ def login_submit(
     )
     response.headers.append(
         "Set-Cookie",
-        csrf_cookie_header(new_csrf_token(request.app.state.services.keyring), tls=tls),
+        csrf_cookie_header(new_csrf_token(runtime(request).keyring), tls=tls),
     )
     set_preference_cookies(response, theme=theme, lang=lang, tls=tls)
     return response

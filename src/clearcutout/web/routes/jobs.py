@@ -36,7 +36,7 @@ from clearcutout.errors import (
     UnknownParameterError,
 )
 from clearcutout.service import jobs
-from clearcutout.web.boundary import api_principal, services, unit_of_work
+from clearcutout.web.boundary import api_principal, runtime, unit_of_work
 from clearcutout.workers import Executor
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -128,7 +128,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(request: Request) -> str:
-    return f"The upload is over the limit of {services(request).settings.max_upload_mb:g} MB."
+    return f"The upload is over the limit of {runtime(request).settings.max_upload_mb:g} MB."
 
 
 @dataclasses.dataclass
@@ -139,7 +139,7 @@ class _Upload:
 
 
 async def _parse_upload(request: Request) -> _Upload:
-    settings = services(request).settings
+    settings = runtime(request).settings
     image_limit = int(settings.max_upload_mb * 1024 * 1024)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
@@ -206,7 +206,7 @@ def _form_upload(
     data = data if data is not None else b64
     if data is None:
         raise MissingSourceError("Send the image as the multipart file image_file.")
-    if len(data) > int(services(request).settings.max_upload_mb * 1024 * 1024):
+    if len(data) > int(runtime(request).settings.max_upload_mb * 1024 * 1024):
         raise FileTooLargeError(_too_large(request))
     return _Upload(data=data, filename=filename, fields=fields)
 

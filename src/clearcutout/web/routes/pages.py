@@ -12,7 +12,7 @@ from clearcutout.errors import ValidationError
 from clearcutout.service import accounts
 from clearcutout.service.infra.i18n import normalise_language
 from clearcutout.service.privacy import policy
-from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.web.boundary import runtime, session_principal, unit_of_work
 from clearcutout.web.integrations import enabled
 from clearcutout.web.rendering import (
     choose_language,
@@ -53,7 +53,7 @@ def privacy(request: Request) -> Response:
 @router.get("/cookies", response_class=HTMLResponse)
 def cookies(request: Request) -> Response:
     """The cookie notice: exactly the cookies and integrations this installation uses."""
-    integrations = enabled(request.app.state.services.settings.integrations)
+    integrations = enabled(runtime(request).settings.integrations)
     return render(request, "cookies.html", {"integrations": integrations}, user=_user(request))
 
 

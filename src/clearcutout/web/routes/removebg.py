@@ -36,7 +36,7 @@ from clearcutout.errors import (
     ThrottledError,
 )
 from clearcutout.service import removebg
-from clearcutout.web.boundary import client_ip, services, unit_of_work
+from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.errors import error_body
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg compatible"])
@@ -78,7 +78,7 @@ async def _read(request: Request, limit: int, limit_mb: float) -> bytes:
 
 async def _parse_body(request: Request) -> _Body:
     """Fields and files of any of remove.bg's three body kinds."""
-    settings = services(request).settings
+    settings = runtime(request).settings
     image_limit = int(settings.max_upload_mb * 1024 * 1024)
     b64_limit = image_limit * 4 // 3 + 4
     content_type = request.headers.get("content-type", "").lower()
@@ -212,7 +212,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def _remove_background(request: Request, body: _Body) -> Response:
-    settings = services(request).settings
+    settings = runtime(request).settings
     rate: removebg.RateLimit | None = None
     try:
         with unit_of_work(request) as ctx:
