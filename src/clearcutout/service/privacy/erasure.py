@@ -1,6 +1,11 @@
-"""What an account deletion removes beyond the account rows (issue 6, point 4).
+"""Deleting an account and everything stored with it.
 
-Called by ``service.rights.delete_account`` before it destroys the user's key:
+The privacy policy: "You can also request deletion of your account and all associated
+data" ("Your Rights & Choices", "Correction & Deletion"), and an account found to belong
+to a child under 13 is deleted ("Children's Privacy"). :func:`delete_account` is the
+single way an account is deleted: by its owner (:func:`delete_own_account`), or after
+staff flag it as a child's (``service.staff.flag_child``). Beyond the account rows it
+removes (:func:`erase_stored_data`):
 
 * every stored object under ``users/<id>/`` in **every** region's storage (not only the
   current one, so a copy left behind by an interrupted region move goes too);
@@ -17,16 +22,138 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import delete
 
-from clearcutout.db.models import AccessLogEntry, DataExport, Job
+from clearcutout.db.models import (
+    AccessLogEntry,
+    ApiKey,
+    AuthSession,
+    ConsentEvent,
+    DataExport,
+    EmailPreference,
+    EmailToken,
+    Job,
+    PolicyAcceptance,
+    PrivacyRequest,
+    User,
+)
+from clearcutout.errors import ValidationError
+from clearcutout.service import removebg
+from clearcutout.service.accounts import sessions
+from clearcutout.service.accounts.passwords import verify_password
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
+from clearcutout.service.infra.mail import render_email
+from clearcutout.service.infra.userkeys import destroy_user_key, read_email, read_name
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Erased", "erase_stored_data"]
+__all__ = [
+    "DELETION_PARAGRAPHS",
+    "DeletionReason",
+    "Erased",
+    "delete_account",
+    "delete_own_account",
+    "erase_stored_data",
+]
+
+
+class DeletionReason(StrEnum):
+    """Why an account is deleted (logged, and chooses the confirmation email's text)."""
+
+    REQUESTED = "requested"
+    CHILD = "child"
+
+
+# The confirmation email's text for each reason (msgids).
+DELETION_PARAGRAPHS: dict[DeletionReason, list[str]] = {
+    DeletionReason.REQUESTED: [
+        "Your ClearCutout account and everything stored with it have been deleted, as "
+        "you asked. Your sessions have ended and your data can no longer be read.",
+    ],
+    DeletionReason.CHILD: [
+        "We learned that this ClearCutout account belongs to a child under %(age)s. "
+        "ClearCutout is not available to children, so we have deleted the account and "
+        "everything stored with it.",
+        "If you think this is a mistake, you are welcome to contact us; you can create a "
+        "new account if you are %(age)s or older.",
+    ],
+}
+
+# Rows that belong to one user and hold nothing the law makes us keep. ``jobs`` rows go
+# with the user row (ON DELETE CASCADE) once their objects are gone (see below).
+_USER_TABLES = (
+    AuthSession,
+    ApiKey,
+    EmailToken,
+    EmailPreference,
+    ConsentEvent,
+    PolicyAcceptance,
+    PrivacyRequest,
+)
+
+
+def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -> None:
+    """Delete ``user``'s account now, in this unit of work.
+
+    Steps, in order:
+
+    1. read what the confirmation email needs (address, name, language) while the key
+       still exists;
+    2. end every session (the session rows go, so the cookie stops working at once);
+    3. delete every stored object of the user, in every region, and the rows that
+       point at them: jobs, data exports and, when the person asked, the staff
+       access-log entries about them (:func:`erase_stored_data`);
+    4. delete the user's rows (``_USER_TABLES``, the remove.bg credit counters — keyed
+       by a keyed hash of the id, so no id search finds them — then the user row,
+       which cascades);
+    5. destroy the user's key (crypto-shredding: any copy of data sealed with it, in a
+       backup or a forgotten object, can no longer be read);
+    6. queue the confirmation email (sent after the commit, account category).
+
+    Nothing is kept for billing: there is none yet (README, "Privacy"). A deletion staff
+    decided keeps its access-log entries (ids, action, reason) as the record of who
+    deleted the account and why; entries a staff member made about others stay too.
+    """
+    email, name, lang = read_email(ctx, user), read_name(ctx, user), user.lang
+    user_id = user.id
+
+    sessions.revoke_all_sessions(ctx, user)
+    erase_stored_data(ctx, user_id, keep_access_log=reason is not DeletionReason.REQUESTED)
+    removebg.forget_user(ctx, user_id)  # credit counters are keyed by a hash of the id
+    for table in _USER_TABLES:
+        ctx.db.execute(delete(table).where(table.user_id == user_id))
+    destroy_user_key(ctx, user_id)
+    ctx.db.delete(user)
+    ctx.db.flush()
+
+    _queue_confirmation(ctx, to=email, name=name, lang=lang, reason=reason)
+    log.info("account.deleted user_id=%s reason=%s", user_id, reason.value)
+
+
+def delete_own_account(ctx: ServiceContext, user: User, *, password: str) -> None:
+    """The person deletes their own account; the password is asked again."""
+    if not verify_password(ctx.settings, user.password_hash, password):
+        raise ValidationError("Your password is not correct.", field="delete_password")
+    delete_account(ctx, user, reason=DeletionReason.REQUESTED)
+
+
+def _queue_confirmation(
+    ctx: ServiceContext, *, to: str, name: str, lang: str, reason: DeletionReason
+) -> None:
+    ctx.outbox.add(
+        render_email(
+            kind=f"account_deleted_{reason.value}",
+            lang=lang,
+            to=to,
+            subject="Your ClearCutout account has been deleted",
+            greeting_name=name,
+            paragraphs=DELETION_PARAGRAPHS[reason],
+            params={"age": ctx.settings.minimum_age_years},
+        )
+    )
 
 
 @dataclass(frozen=True)

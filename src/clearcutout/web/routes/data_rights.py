@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.errors import ServiceError
-from clearcutout.service.privacy import export, rights
+from clearcutout.service.privacy import erasure, export
 from clearcutout.web.boundary import api_principal, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render
 from clearcutout.web.routes.privacy import _privacy_context as privacy_context
@@ -68,7 +68,7 @@ def delete_account(request: Request, password: Annotated[str, Form()] = "") -> R
             principal = session_principal(ctx, request)
             if principal is None:
                 return RedirectResponse("/login", status_code=303)
-            rights.delete_own_account(ctx, principal.user, password=password)
+            erasure.delete_own_account(ctx, principal.user, password=password)
     except ServiceError as error:
         return _privacy_page_with_error(request, error)
     response = render(request, "account_deleted.html", {})

@@ -1,0 +1,206 @@
+"""Taking an image in: checks made before anything is stored, then either a queued job
+(the original sealed in the owner's region) or an ephemeral cutout that keeps nothing.
+
+Also the process-wide :class:`~clearcutout.engine.Remover` per model (:func:`remover_for`),
+shared by the job workers and the remove.bg-compatible API.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import warnings
+from datetime import timedelta
+from pathlib import PurePosixPath, PureWindowsPath
+
+from PIL import Image, UnidentifiedImageError
+
+from clearcutout.config import Settings
+from clearcutout.db.models import Job, User, new_id
+from clearcutout.engine import CutoutOptions, Remover, get_spec
+from clearcutout.engine.decode import SUPPORTED_FORMATS, check_pixel_limit
+from clearcutout.errors import (
+    EmptyImageError,
+    FileTooLargeError,
+    ImageTooLargeError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import objects
+from clearcutout.service.infra.userkeys import seal, user_key
+from clearcutout.service.jobs.history import JobInfo, ProcessedImage, job_info, original_name_field
+from clearcutout.service.jobs.statemachine import JobStatus
+from clearcutout.service.jobs.usage import record_usage
+from clearcutout.service.privacy import residency
+
+log = logging.getLogger(__name__)
+
+__all__ = ["check_image", "check_model", "process_ephemeral", "remover_for", "submit"]
+
+_NAME_CHARS = 255
+
+
+def _clean_name(name: str | None) -> str | None:
+    """The file's own name (no client path), at most 255 characters; None when blank."""
+    if not name:
+        return None
+    bare = PureWindowsPath(PurePosixPath(name).name).name.strip()
+    bare = "".join(ch for ch in bare if ch.isprintable())
+    return bare[:_NAME_CHARS] or None
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def check_model(settings: Settings, model: str | None) -> str:
+    """The registry name of ``model`` (default: the settings'); ``UnknownModelError`` else."""
+    return get_spec(model or settings.default_model).name
+
+
+def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
+    """Refuse what cannot be processed before anything is stored: size, type, pixel count.
+
+    Reads the image header only (format and dimensions); returns ``(width, height)``.
+    """
+    limit = int(settings.max_upload_mb * 1024 * 1024)
+    if len(data) > limit:
+        raise FileTooLargeError(
+            f"The file is {len(data) / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB."
+        )
+    if not data:
+        raise EmptyImageError("The file is empty (0 bytes).")
+    max_pixels = int(settings.max_megapixels * 1_000_000)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image_format, width, height = image.format, image.width, image.height
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageError(
+            "The file is not an image we can read (supported: JPEG, PNG, WebP, TIFF, BMP, "
+            "GIF, HEIC/HEIF, AVIF)."
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(
+            f"The image has too many pixels; the limit is {settings.max_megapixels:g} megapixels."
+        ) from exc
+    except OSError as exc:
+        raise TruncatedImageError("The image could not be read: its header is damaged.") from exc
+    if image_format not in SUPPORTED_FORMATS:
+        raise UnsupportedImageError(f"{image_format} images are not supported.")
+    check_pixel_limit(width, height, max_pixels=max_pixels)
+    if width == 0 or height == 0:
+        raise EmptyImageError("The image has no pixels.")
+    return width, height
+
+
+# -- removers, one per model per process ------------------------------------------------------
+
+_removers: dict[tuple[object, ...], Remover] = {}
+_removers_lock = threading.Lock()
+
+
+def remover_for(settings: Settings, model: str) -> Remover:
+    """A shared :class:`Remover` for ``model`` (its ONNX session is shared process-wide)."""
+    key = (
+        model,
+        str(settings.models_dir),
+        settings.max_megapixels,
+        settings.max_upload_mb,
+        settings.inference_threads,
+        settings.allow_model_download,
+    )
+    with _removers_lock:
+        remover = _removers.get(key)
+        if remover is None:
+            remover = _removers[key] = Remover(model, settings=settings)
+        return remover
+
+
+# -- submission -----------------------------------------------------------------------------
+
+
+def submit(
+    ctx: ServiceContext,
+    user: User,
+    data: bytes,
+    options: CutoutOptions,
+    *,
+    model: str | None = None,
+    original_name: str | None = None,
+) -> JobInfo:
+    """Validate, seal and store the original, and queue a job for it (not yet committed).
+
+    The boundary notifies the executor only after its commit.
+    """
+    model_name = check_model(ctx.settings, model)
+    check_image(ctx.settings, data)
+    region = residency.hold_region(ctx, user)  # a region move in progress finishes first
+    now = ctx.now()
+    job_id = new_id()
+    owner_key = user_key(ctx, user.id)
+    original_key = objects.job_object_key(user.id, job_id, "original")
+    name = _clean_name(original_name)
+    job = Job(
+        id=job_id,
+        user_id=user.id,
+        region=region,
+        model=model_name,
+        status=JobStatus.QUEUED.value,
+        options=options.to_dict(),
+        original_name_enc=(
+            seal(owner_key, user_id=user.id, field=original_name_field(job_id), value=name)
+            if name
+            else None
+        ),
+        original_key=original_key,
+        attempts=0,
+        created_at=now,
+        expires_at=now + timedelta(days=ctx.settings.retention_days),
+    )
+    sealed = objects.seal(owner_key, owner_id=user.id, object_key=original_key, data=data)
+    store = objects.region_store(ctx.settings, region)
+    store.put(original_key, sealed)
+    try:
+        ctx.db.add(job)
+        ctx.db.flush()
+    except BaseException:
+        store.delete(original_key)
+        raise
+    log.info("job.submitted job_id=%s region=%s model=%s", job_id, region, model_name)
+    return job_info(ctx, job, owner_key)
+
+
+def process_ephemeral(
+    ctx: ServiceContext,
+    user: User,
+    data: bytes,
+    options: CutoutOptions,
+    *,
+    model: str | None = None,
+) -> ProcessedImage:
+    """Process now and keep nothing (``store=false``): no object, no job row, no name.
+
+    Only the anonymous usage counter is written.
+    """
+    model_name = check_model(ctx.settings, model)
+    check_image(ctx.settings, data)
+    started = time.perf_counter()
+    cutout = remover_for(ctx.settings, model_name).process(data, options)
+    encoded = cutout.encode()
+    seconds = time.perf_counter() - started
+    record_usage(
+        ctx.db,
+        region=user.region,
+        model=model_name,
+        outcome=JobStatus.DONE.value,
+        seconds=seconds,
+        day=ctx.now().date(),
+    )
+    log.info("job.ephemeral region=%s model=%s seconds=%.3f", user.region, model_name, seconds)
+    return ProcessedImage(
+        image=encoded, width=cutout.width, height=cutout.height, foreground=cutout.foreground
+    )
