@@ -22,7 +22,7 @@ _NAMED_CONSTANTS = {
     "WRONG_CREDENTIALS",
     "title",
     "titles",
-    # Issue 6 (privacy controls).
+    # Privacy controls.
     "BAD_LINK",
     "CATEGORY_LABELS",
     "KINDS",

@@ -43,7 +43,7 @@ class RegionSettings(BaseModel):
     s3_secret_access_key: SecretStr | None = None
     # Queue that scale-out workers of this region consume (Celery); default: the region name.
     queue: str | None = None
-    # Plans whose users may choose this region; None = every plan (issue 6).
+    # Plans whose users may choose this region; None = every plan (README, "Data residency").
     plans: list[str] | None = None
 
 
@@ -79,7 +79,7 @@ class ThrottleSettings(BaseModel):
 
 
 class UrlFetchSettings(BaseModel):
-    """Fetching ``image_url`` / ``bg_image_url`` (``service.fetch``): limits and one test hook."""
+    """Fetching ``image_url`` / ``bg_image_url`` (``service.infra.fetch``): limits, a test hook."""
 
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=10.0, gt=0)
@@ -106,7 +106,8 @@ class RemoveBgSettings(BaseModel):
 
 
 class IntegrationSettings(BaseModel):
-    """Optional third-party integrations, each off until configured (issue 6).
+    """Optional third-party integrations, each off until configured (privacy policy,
+    "Cookies & Tracking").
 
     Each one adds only its own origins to the Content-Security-Policy and is listed on the
     cookie page while enabled.
@@ -149,7 +150,7 @@ class Settings(EngineSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
 
-    # Web service (issue 4).
+    # Web service: database, accounts, email, sessions.
     # None = SQLite file ``clearcutout.sqlite3`` under ``data_dir``; PostgreSQL by URL
     # (``postgresql+psycopg://…``).
     database_url: str | None = None
@@ -177,7 +178,7 @@ class Settings(EngineSettings):
     minimum_age_years: int = 13
     default_language: str = "en"
 
-    # Images (issue 5).
+    # Image jobs.
     # Originals and results are deleted this many days after upload.
     retention_days: int = Field(default=30, ge=1)
     # ``local``: jobs run in the app process from the database queue; ``none``: this
@@ -193,7 +194,8 @@ class Settings(EngineSettings):
     # Attempts before a job that keeps failing for transient reasons is marked failed.
     job_max_attempts: int = Field(default=3, ge=1)
 
-    # Retention, residency and data export (issue 6, points 1-3).
+    # Retention, residency and data export (privacy policy, "Data Retention", "Data
+    # Residency & International Transfers", "Access & Portability").
     # How often the in-process retention sweeper runs (embedded default); 0 = never (a
     # scale-out deployment runs ``clearcutout retention sweep`` or Celery beat instead).
     retention_sweep_interval_seconds: float = Field(default=300.0, ge=0)

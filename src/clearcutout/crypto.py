@@ -1,6 +1,6 @@
 """Encryption at rest: AES-256-GCM envelopes, key wrapping and a blind index.
 
-The key hierarchy (see ARCHITECTURE.md, "Storage, encryption, residency"):
+The key hierarchy (``docs/architecture.md``, "Encryption and keys"):
 
     region master key  (secret: settings or ``data_dir/secrets.json``, later a KMS)
       └── wraps each user's key (random, 32 bytes, stored wrapped in the database)

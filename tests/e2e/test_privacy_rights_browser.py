@@ -1,7 +1,7 @@
-"""Acceptance (issue 6): a person walks the Privacy page in headless Chromium – download
-their data (the ZIP's content checked), unsubscribe from an email link, object to a kind
-of processing, delete the account – and afterwards none of their objects is left in
-storage and no copy taken before can be decrypted with any key we hold.
+"""Acceptance of the privacy rights: a person walks the Privacy page in headless Chromium
+– download their data (the ZIP's content checked), unsubscribe from an email link, object
+to a kind of processing, delete the account – and afterwards none of their objects is
+left in storage and no copy taken before can be decrypted with any key we hold.
 
 Screenshots land in ``test-artifacts/privacy-rights/``.
 """

@@ -1,4 +1,5 @@
-"""Operator commands of issue 6 through the installed `clearcutout` executable."""
+"""The privacy operator commands (staff role, policy versions, announcements) through the
+installed `clearcutout` executable."""
 
 from __future__ import annotations
 

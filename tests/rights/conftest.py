@@ -1,5 +1,6 @@
-"""Fixtures for the privacy-rights suite (issue 6, points 1-4): the app with a clock
-the tests move, on ``file://`` or a real S3 server (SeaweedFS), and signed-in browsers."""
+"""Fixtures for the privacy-rights suite (retention, residency, export, deletion): the
+app with a clock the tests move, on ``file://`` or a real S3 server (SeaweedFS), and
+signed-in browsers."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Deletion (issue 6, point 4): with the password re-entered, every session ends, every
-stored object goes, the user's key is destroyed (so a copy taken before cannot be opened
-with any key we hold), no database row references the user, login and API key fail, and
-a confirmation email goes to the address captured before. On ``file://`` and S3."""
+"""Deletion (privacy policy, "Correction & Deletion"): with the password re-entered,
+every session ends, every stored object goes, the user's key is destroyed (so a copy
+taken before cannot be opened with any key we hold), no database row references the user,
+login and API key fail, and a confirmation email goes to the address captured before. On
+``file://`` and S3."""
 
 from __future__ import annotations
 

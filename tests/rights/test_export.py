@@ -1,7 +1,8 @@
-"""Access and portability (issue 6, point 3): "Download my data" as a ZIP with the
-account, preferences, every job's metadata, the retained images decrypted, the access
-log and the consent history; built in the background, announced by an emailed link that
-only its signed-in owner can open and that expires; also ``GET /api/v1/account/export``."""
+"""Access and portability (privacy policy, "Access & Portability"): "Download my data" as
+a ZIP with the account, preferences, every job's metadata, the retained images decrypted,
+the access log and the consent history; built in the background, announced by an emailed
+link that only its signed-in owner can open and that expires; also ``GET
+/api/v1/account/export``."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _read_json(archive: zipfile.ZipFile, name: str) -> object:
 def check_archive(
     data: bytes, *, email: str, kept_job: str, expired_job: str, photo: bytes
 ) -> None:
-    """The ZIP holds everything the issue lists, and the retained images decrypted."""
+    """The ZIP holds every file ``service.privacy.export`` lists, and the retained images
+    decrypted."""
     archive = _archive(data)
     names = set(archive.namelist())
     assert set(export.EXPORT_FILES) <= names

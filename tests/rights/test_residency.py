@@ -1,7 +1,7 @@
-"""Data residency (issue 6, point 2): a user's objects live only in their region's
-storage, on ``file://`` and on a real S3 server; a region move re-seals and moves them
-(gone from the old storage, readable from the new), is refused while jobs run, and
-regions can be limited to plans."""
+"""Data residency (privacy policy, "Data Residency & International Transfers"): a user's
+objects live only in their region's storage, on ``file://`` and on a real S3 server; a
+region move re-seals and moves them (gone from the old storage, readable from the new),
+is refused while jobs run, and regions can be limited to plans."""
 
 from __future__ import annotations
 

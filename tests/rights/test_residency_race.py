@@ -1,7 +1,7 @@
 """Work that picks a region for the person's objects and arrives while their region is
-being moved waits for the move and uses the new region (issue 6, point 2), on SQLite and
-the real PostgreSQL: without the lock an upload was written into the old region, where
-the move's clean-up deleted it, and an export was built there."""
+being moved waits for the move and uses the new region (README, "Data residency"), on
+SQLite and the real PostgreSQL: without the lock an upload was written into the old
+region, where the move's clean-up deleted it, and an export was built there."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Automatic deletion (issue 6, point 1): images past ``retention_days`` leave storage,
-their URLs answer 410, younger ones stay; the sweep is batched, resumable, idempotent and
-logs counts only; the S3 lifecycle rule backs it up. The clock is moved, never slept."""
+"""Automatic deletion (privacy policy, "Data Retention"): images past ``retention_days``
+leave storage, their URLs answer 410, younger ones stay; the sweep is batched, resumable,
+idempotent and logs counts only; the S3 lifecycle rule backs it up. The clock is moved,
+never slept."""
 
 from __future__ import annotations
 

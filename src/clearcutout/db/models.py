@@ -110,7 +110,7 @@ class User(Base):
     password_changed_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # Billing plan; some regions are offered only to some plans (issue 6).
+    # Billing plan; some regions are offered only to some plans (``RegionSettings.plans``).
     plan: Mapped[str] = mapped_column(String(32), default="free")
     # Staff may read privacy requests and flag accounts (every access is in ``access_log``).
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -211,7 +211,7 @@ class Job(Base):
 
     The original file name is personal data: stored only sealed with the owner's key. The
     objects (original, result) live in the region's storage under ``*_key``, each sealed
-    with its own data key (``service.objects``).
+    with its own data key (``service.infra.objects``).
     """
 
     __tablename__ = "jobs"
@@ -271,7 +271,7 @@ class UsageDaily(Base):
     seconds_gt_30: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# ----------------------------------------------------------------------------- privacy (issue 6)
+# ----------------------------------------------------------------------------- privacy
 
 
 class EmailPreference(Base):
@@ -329,7 +329,7 @@ class AccessLogEntry(Base):
     """Staff access to a person's data: who, when, whose, what and why.
 
     Ids only (no names or emails), and no foreign keys: entries outlive both accounts.
-    A later issue makes the log tamper-evident.
+    Not tamper-evident yet (``service.staff.accesslog`` is the one writer).
     """
 
     __tablename__ = "access_log"
@@ -359,7 +359,7 @@ class PolicyVersionRow(Base):
 
 
 class DataExport(Base):
-    """A "Download my data" archive (issue 6, point 3), built in the background.
+    """A "Download my data" archive (``service.privacy.export``), built in the background.
 
     The ZIP is a sealed object under the user's prefix in their region (so a region move
     or an account deletion takes it along); ``status`` is ``pending``, ``ready`` or

@@ -89,8 +89,9 @@ def render(
         "when": when,
         "path": request.url.path,
         "is_staff": bool(user is not None and user.is_staff),
-        # Issue 6: optional integrations (none unless configured), and the first-party
-        # referral code carried from any page into sign-up (no cookie).
+        # Optional integrations (none unless configured; privacy policy, "Cookies &
+        # Tracking"), and the first-party referral code carried from any page into
+        # sign-up (no cookie).
         "third_party_scripts": scripts_for(enabled(settings.integrations), request.headers),
         "ref": ref,
         "signup_href": f"/signup?{urlencode({'ref': ref})}" if ref else "/signup",

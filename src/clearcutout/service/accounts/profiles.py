@@ -98,7 +98,7 @@ def clean_referral_code(code: str | None) -> str | None:
 
 
 def validate_region(ctx: ServiceContext, region: str) -> str:
-    """A region a new account (plan ``free``) may choose (``service.residency``)."""
+    """A region a new account (plan ``free``) may choose (``service.privacy.residency``)."""
     return residency.check_region(ctx.settings, region, residency.DEFAULT_PLAN)
 
 
@@ -208,7 +208,7 @@ def set_preferences(
 def change_region(ctx: ServiceContext, user: User, *, region: str) -> residency.RegionMove | None:
     """Move the account, its key and its stored objects to another region.
 
-    See :func:`service.residency.move_to_region`: the caller commits, then passes the
-    result to :func:`service.residency.finish_move` to delete the old region's copies.
+    See :func:`service.privacy.residency.move_to_region`: the caller commits, then passes the
+    result to :func:`service.privacy.residency.finish_move` to delete the old region's copies.
     """
     return residency.move_to_region(ctx, user, region=region)

@@ -77,7 +77,7 @@ def render_email(
 
     ``subject``, ``paragraphs`` and ``action_label`` are gettext msgids, filled with
     ``params`` after translation. ``unsubscribe_url`` adds the one-click unsubscribe
-    footer of a non-mandatory email (``service.emailprefs`` also sets the headers).
+    footer of a non-mandatory email (``service.privacy.emailprefs`` also sets the headers).
     """
     translator = gettext_for(lang)
     _ = translator.gettext

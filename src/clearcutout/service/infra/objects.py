@@ -1,7 +1,7 @@
 """Encrypted object storage per region (envelope encryption, see ``clearcutout.crypto``).
 
 Every object gets its own random AES-256-GCM data key. The data key is wrapped by the
-owner's user key (itself wrapped by the region's master key, ``service.userkeys``) and
+owner's user key (itself wrapped by the region's master key, ``service.infra.userkeys``) and
 travels in a small header in front of the ciphertext, so an object is self-contained:
 whoever holds the owner's key can open it, and nobody can once that key is destroyed
 (crypto-shredding). Both the data key and the content are bound by associated data to
@@ -14,7 +14,7 @@ Sealed object layout::
 Plaintext never reaches a store: :func:`put_object` seals before ``store.put`` and
 :func:`get_object` opens after ``store.get``. Keys are laid out per user
 (``users/<user id>/jobs/<job id>/<name>``) so one prefix holds everything of a person
-(export, region move and deletion in issue 6).
+(the data export, a region move and account deletion).
 """
 
 from __future__ import annotations

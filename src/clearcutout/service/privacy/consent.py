@@ -1,7 +1,7 @@
-"""Consent and email-preference history (issue 6): every change, who made it, when.
+"""Consent and email-preference history: every change, who made it, when.
 
-The data export (issue 6, point 3) includes :func:`history`; nothing here is ever
-updated or deleted except with the account.
+The "Download my data" archive (``privacy.export``) includes :func:`history`; nothing
+here is ever updated or deleted except with the account.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ default) and marketing (opt-in, off by default) are optional: each such message 
 a signed, per-user, per-category link in its footer and in ``List-Unsubscribe``, plus
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``, so a mail client can unsubscribe
 with one POST and a person without logging in. Every change is recorded in the consent
-history (``service.consent``).
+history (``service.privacy.consent``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Access and portability (issue 6, point 3): "Download my data" as a ZIP archive.
+"""Access and portability: "Download my data" as a ZIP archive.
+
+The privacy policy: "You have the right to access your personal data and request a copy
+in a portable format" ("Your Rights & Choices", "Access & Portability").
 
 The archive holds, in portable formats:
 

@@ -1,4 +1,5 @@
-"""Objections to processing and privacy questions (issue 6, point 7).
+"""Objections to processing and privacy questions (privacy policy, "Data Processing
+Objection").
 
 The message is personal data: sealed with the requester's key like their name and email
 (so deleting the account shreds it). Requests are acknowledged by email and listed for

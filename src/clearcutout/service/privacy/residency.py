@@ -1,5 +1,5 @@
-"""Data residency (issue 6, point 2): regions, which plans may use them, and moving a
-person's data from one region to another.
+"""Data residency: regions, which plans may use them, and moving a person's data from
+one region to another (privacy policy, "Data Residency & International Transfers").
 
 Regions come from ``Settings.regions`` (defaults ``eu`` and ``us``), each with its own
 storage and master key; a region with ``plans`` is offered only to users on one of

@@ -54,7 +54,7 @@ __all__ = [
 # operation the sweeper deletes first (and marks the job), and the rule only catches
 # what a stopped sweeper missed.
 LIFECYCLE_GRACE_DAYS = 1
-# Every object of a person is under ``users/<id>/`` (``service.objects.user_prefix``).
+# Every object of a person is under ``users/<id>/`` (``service.infra.objects.user_prefix``).
 USERS_PREFIX = "users/"
 
 

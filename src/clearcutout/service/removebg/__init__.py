@@ -1,8 +1,8 @@
 """The remove.bg-compatible API, minus HTTP: parameters, admission, credits, processing.
 
-remove.bg's ``POST /v1.0/removebg`` takes its parameters by name (see
-``shared/spec/removebg-api.md``); :func:`parse_request` turns them, as a form or JSON
-object carries them, into a :class:`RemoveBgRequest` with our
+remove.bg's ``POST /v1.0/removebg`` takes its parameters by name (see the README,
+"remove.bg-compatible API"); :func:`parse_request` turns them, as a form or JSON object
+carries them, into a :class:`RemoveBgRequest` with our
 :class:`~clearcutout.engine.options.CutoutOptions`. Differences from the library's
 defaults follow remove.bg: ``size`` defaults to ``preview`` and ``format`` to ``auto``.
 

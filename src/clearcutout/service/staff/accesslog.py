@@ -1,8 +1,9 @@
-"""The staff access log: every time staff see or act on a person's data (issue 6).
+"""The staff access log: every time staff see or act on a person's data.
 
-The privacy policy promises "All access is logged and monitored". Entries hold ids,
-the action and the stated reason, never the data itself. A later issue makes the log
-tamper-evident; callers write through :func:`record` only.
+The privacy policy promises "All access is logged and monitored" ("Access Controls").
+Entries hold ids, the action and the stated reason, never the data itself. The log is
+not tamper-evident yet; callers write through :func:`record` only, so it can become so
+in one place.
 """
 
 from __future__ import annotations

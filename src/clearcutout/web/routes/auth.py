@@ -137,7 +137,7 @@ def login_submit(
                 ctx, user, client_label=sessions.describe_client(request.headers.get("user-agent"))
             )
             theme, lang = user.theme, user.lang
-            # Issue 6: a significant policy change (or none accepted yet) is asked first.
+            # A significant policy change (or none accepted yet) is asked first.
             must_accept = policy.pending_acceptance(ctx, user) is not None
     except ServiceError as error:
         return _form_error(request, "login.html", error, {"values": {"email": email}})

@@ -1,5 +1,6 @@
-"""Download my data, delete my account (issue 6, points 3 and 4): the Privacy page's
-forms, the emailed download link, and ``GET /api/v1/account/export``."""
+"""Download my data, delete my account (privacy policy, "Access & Portability",
+"Correction & Deletion"): the Privacy page's forms, the emailed download link, and
+``GET /api/v1/account/export``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The Privacy page of the account, one-click unsubscribe, policy versions and the
-policy acceptance asked at login (issue 6)."""
+policy acceptance asked at login (privacy policy, "Your Rights & Choices")."""
 
 from __future__ import annotations
 

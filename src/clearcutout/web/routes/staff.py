@@ -1,5 +1,5 @@
-"""Staff pages (issue 6): privacy requests with their age, account look-up, flagging a
-child's account. Everyone who is not staff gets a plain 404."""
+"""Staff pages (privacy policy, "Access Controls"): privacy requests with their age,
+account look-up, flagging a child's account. Everyone who is not staff gets a plain 404."""
 
 from __future__ import annotations
 
