@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 
-from clearcutout.errors import ClearCutoutError, InputError
+from clearcutout.errors import ClearCutoutError
 from clearcutout.service import jobs
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import export, retention
@@ -77,17 +77,6 @@ def _after_error(
     seconds = time.perf_counter() - started
     with runtime.unit_of_work() as ctx:
         region, model = _where(ctx, job_id, claimed)
-        if isinstance(error, InputError):
-            jobs.fail(
-                ctx,
-                job_id,
-                lease_owner=lease_owner,
-                error=error,
-                region=region,
-                model=model,
-                seconds=seconds,
-            )
-            return "failed"
         requeued = jobs.retry_or_fail(
             ctx,
             job_id,

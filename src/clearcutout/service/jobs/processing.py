@@ -210,38 +210,29 @@ def retry_or_fail(
     model: str,
     seconds: float,
 ) -> bool:
-    """After a transient error: queue the job again, or fail it when out of attempts.
+    """After an error: queue the job again, or fail it for good — bad input (another try
+    would fail the same way) or out of attempts.
 
     True if the job went back to the queue.
     """
-    if isinstance(error, InputError):
-        fail(
+    if not isinstance(error, InputError):
+        requeued = transition(
             ctx,
             job_id,
+            JobStatus.RUNNING,
+            JobStatus.QUEUED,
             lease_owner=lease_owner,
-            error=error,
-            region=region,
-            model=model,
-            seconds=seconds,
+            conditions=[Job.attempts < ctx.settings.job_max_attempts],
+            values={
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "error_code": error.code[:64],
+                "error_message": error.message[:1000],
+            },
         )
-        return False
-    requeued = transition(
-        ctx,
-        job_id,
-        JobStatus.RUNNING,
-        JobStatus.QUEUED,
-        lease_owner=lease_owner,
-        conditions=[Job.attempts < ctx.settings.job_max_attempts],
-        values={
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "error_code": error.code[:64],
-            "error_message": error.message[:1000],
-        },
-    )
-    if requeued:
-        log.warning("job.requeued job_id=%s reason=%s", job_id, error.code)
-        return True
+        if requeued:
+            log.warning("job.requeued job_id=%s reason=%s", job_id, error.code)
+            return True
     fail(
         ctx,
         job_id,
