@@ -124,26 +124,17 @@ def sign_up(ctx: ServiceContext, form: SignUp, *, client_ip: str | None) -> None
         log.info("account.signup_existing")
         return
 
-    now = ctx.now()
-    user_id = new_id()
-    key = create_user_key(ctx, user_id=user_id, region=region)
-    user = User(
-        id=user_id,
-        email_index=ctx.keyring.email_index(email),
-        email_enc=seal(key, user_id=user_id, field="email", value=email),
-        name_enc=seal(key, user_id=user_id, field="name", value=name),
-        password_hash=hash_password(ctx.settings, form.password),
+    user = _new_user(
+        ctx,
+        email=email,
+        name=name,
+        password=form.password,
         region=region,
         lang=lang,
-        theme="system",
-        age_confirmed_at=now,
-        password_changed_at=now,
-        created_at=now,
-        updated_at=now,
+        verified=False,
         referral_code=clean_referral_code(form.referral_code),
     )
-    ctx.db.add(user)
-    ctx.db.flush()
+    user_id, now = user.id, user.created_at
     ctx.db.add(PolicyAcceptance(user_id=user_id, policy_version=policy.version, accepted_at=now))
     consent.record(
         ctx,
@@ -170,6 +161,32 @@ def create_user_as_operator(
     check_strength(ctx.settings, password, email=email, name=name)
     if find_user_by_email(ctx, email) is not None:
         raise ValidationError("An account with this email address already exists.", field="email")
+    user = _new_user(
+        ctx,
+        email=email,
+        name=name,
+        password=password,
+        region=region,
+        lang=ctx.settings.default_language,
+        verified=True,
+    )
+    log.info("account.created_by_operator user_id=%s region=%s", user.id, region)
+    return user
+
+
+def _new_user(
+    ctx: ServiceContext,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    region: str,
+    lang: str,
+    verified: bool,
+    referral_code: str | None = None,
+) -> User:
+    """Store a new account (checked already): its key first, then email and name sealed
+    with it; age confirmed by the caller."""
     now = ctx.now()
     user_id = new_id()
     key = create_user_key(ctx, user_id=user_id, region=region)
@@ -180,17 +197,17 @@ def create_user_as_operator(
         name_enc=seal(key, user_id=user_id, field="name", value=name),
         password_hash=hash_password(ctx.settings, password),
         region=region,
-        lang=ctx.settings.default_language,
+        lang=lang,
         theme="system",
-        email_verified_at=now,
+        email_verified_at=now if verified else None,
         age_confirmed_at=now,
         password_changed_at=now,
         created_at=now,
         updated_at=now,
+        referral_code=referral_code,
     )
     ctx.db.add(user)
     ctx.db.flush()
-    log.info("account.created_by_operator user_id=%s region=%s", user_id, region)
     return user
 
 
