@@ -29,12 +29,11 @@ from clearcutout.service import accounts, staff
 from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import unit_of_work
 from clearcutout.service.privacy import policy
-from tests.conftest import missing_service
+from tests.e2e.chromium import launch_chromium
 from tests.integration.servers import running_app
 from tests.jobs.conftest import job_settings, small_photo
 from tests.web.conftest import csrf_from
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 SCREENS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 EMAIL = "mo@example.org"
@@ -59,29 +58,15 @@ class Screen:
 
 @pytest.fixture(params=list(SCREENS))
 def screen(request: pytest.FixtureRequest) -> Iterator[Screen]:
-    if not CHROMIUM.exists():
-        missing_service("Debian Chromium (/usr/bin/chromium) is not installed")
     from playwright.sync_api import sync_playwright
 
     folder = ARTIFACTS / f"every-screen-{request.param}"
     folder.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
+        browser = launch_chromium(playwright)
+        phone = request.param == "phone"
         context = browser.new_context(
-            locale="en-US",
-            viewport=SCREENS[request.param],
-            is_mobile=request.param == "phone",
-            has_touch=request.param == "phone",
-            device_scale_factor=1,
+            locale="en-US", viewport=SCREENS[request.param], is_mobile=phone, has_touch=phone
         )
         try:
             yield Screen(request.param, context.new_page(), folder)

@@ -13,7 +13,7 @@ from clearcutout.service import accounts
 from clearcutout.service.errors import ValidationError
 from clearcutout.service.infra.i18n import normalise_language
 from clearcutout.service.privacy import policy
-from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.web.boundary import services, session_principal, unit_of_work
 from clearcutout.web.integrations import enabled
 from clearcutout.web.navigation import safe_next
 from clearcutout.web.rendering import (
@@ -44,7 +44,7 @@ def connection_security(request: Request) -> Literal["tls13", "https", "plain"]:
     """
     if request.url.scheme == "https":
         return "tls13"
-    if request.app.state.services.settings.base_url.startswith("https://"):
+    if services(request).settings.base_url.startswith("https://"):
         return "https"
     return "plain"
 
