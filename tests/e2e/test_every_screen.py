@@ -146,7 +146,7 @@ def open_page_from_menu(screen: Screen, name: str) -> None:
 # ----------------------------------------------------------------------------- the account
 
 
-def staff_member_with_history(settings: Settings) -> str:
+def staff_member(settings: Settings) -> str:
     """A verified staff account (the longest menu) that accepted the policy; returns an
     API key for setting up its images."""
     engine = create_db_engine(settings.effective_database_url)
@@ -206,7 +206,7 @@ def test_every_page_fits_the_screen_with_a_one_line_menu(tmp_path: Path, screen:
 
     page = screen.page
     settings = job_settings(tmp_path / "data")
-    api_key = staff_member_with_history(settings)
+    api_key = staff_member(settings)
     missing: list[str] = []
     page.on(
         "response",
@@ -316,7 +316,7 @@ def test_upload_feedback_refusals_failures_retry_paste_and_confirmed_deletion(
     page = screen.page
     # A 1 MB limit: the page must take it from the server's setting, not from the script.
     settings = job_settings(tmp_path / "data", max_upload_mb=1)
-    staff_member_with_history(settings)
+    staff_member(settings)
     files = tmp_path / "files"
     files.mkdir()
     (files / "notes.txt").write_text("not a photo\n")

@@ -38,8 +38,9 @@
 
   function confirmDelete(name) {
     return new Promise(function (resolve) {
-      if (!dialog || typeof dialog.showModal !== "function") {
-        resolve(window.confirm(name));
+      if (typeof dialog.showModal !== "function") {
+        // Browsers without <dialog>: the same question, plainly.
+        resolve(window.confirm(dialog.querySelector("h2").textContent + "\n" + name));
         return;
       }
       dialog.querySelector(".confirm-name").textContent = name;
