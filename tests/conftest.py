@@ -13,6 +13,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -146,11 +147,14 @@ def free_port() -> int:
 
 @dataclass
 class SmtpServer:
-    """A real SMTP server on loopback that keeps what it receives."""
+    """A real SMTP server on loopback that keeps what it receives, parsed and raw."""
 
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    # The DATA exactly as it arrived (before any MIME parsing), and each MAIL FROM's options.
+    raw: list[bytes] = field(default_factory=list)
+    mail_options: list[list[str]] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def settings(self) -> SmtpSettings:
@@ -166,27 +170,40 @@ class SmtpServer:
         return [m for m in self.messages if address in str(m["To"])]
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
+@contextmanager
+def running_smtp_server(*, eight_bit_mime: bool = True) -> Iterator[SmtpServer]:
+    """An aiosmtpd server; ``eight_bit_mime=False`` is one that does not announce 8BITMIME."""
     from aiosmtpd.controller import Controller
 
     server = SmtpServer(host="127.0.0.1", port=free_port())
 
     class Handler:
         async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-            message = message_from_bytes(envelope.content, policy=policy.default)
+            raw: bytes = envelope.original_content
+            message = message_from_bytes(raw, policy=policy.default)
             assert isinstance(message, EmailMessage)
             with server.arrived:
+                server.raw.append(raw)
+                server.mail_options.append(list(envelope.mail_options))
                 server.messages.append(message)
                 server.arrived.notify_all()
             return "250 OK"
 
-    controller = Controller(Handler(), hostname=server.host, port=server.port)
+    # aiosmtpd announces 8BITMIME only when it leaves the data undecoded.
+    controller = Controller(
+        Handler(), hostname=server.host, port=server.port, decode_data=not eight_bit_mime
+    )
     controller.start()
     try:
         yield server
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with running_smtp_server() as server:
+        yield server
 
 
 def email_text(message: EmailMessage) -> str:

@@ -169,6 +169,7 @@ def test_a_person_uploads_three_photos_compares_downloads_and_deletes(
         # Delete the second one now.
         second = items.nth(1)
         second.get_by_role("button", name="Delete now").click()
+        page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
         expect(second).to_have_attribute("data-status", "deleted")
         shot("06-deleted-one")
 
@@ -205,7 +206,7 @@ def test_the_pages_send_a_signed_out_person_to_the_login(tmp_path: Path) -> None
     upgrade(engine)
     engine.dispose()
     with TestClient(create_app(settings)) as client:
-        for path in ("/app", "/app/history"):
+        for path, login in (("/app", "/login"), ("/app/history", "/login?next=%2Fapp%2Fhistory")):
             response = client.get(path, follow_redirects=False)
             assert response.status_code == 303
-            assert response.headers["location"] == "/login"
+            assert response.headers["location"] == login

@@ -166,7 +166,7 @@ def test_a_person_exports_unsubscribes_objects_and_deletes_their_account(
         expect(page.get_by_role("heading", level=1)).to_have_text("Your account has been deleted")
         shot(page, "05-deleted")
         page.goto(f"{base_url}/account/privacy")
-        expect(page).to_have_url(re.compile(r"/login$"))
+        expect(page).to_have_url(re.compile(r"/login\?next=%2Faccount%2Fprivacy$"))
 
     # Nothing of them is left in any region's storage, and nothing can be decrypted.
     for region in settings.regions:

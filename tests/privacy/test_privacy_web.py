@@ -397,6 +397,6 @@ def test_after_a_significant_change_login_asks_for_acceptance_once(
         follow_redirects=False,
     )
     assert accepted.status_code == 303
-    assert log_in(client).headers["location"] == "/account"
+    assert log_in(client).headers["location"] == "/app"
     privacy = client.get("/privacy").text
     assert "significant change" in privacy and 'href="/privacy/versions/2024-12-24"' in privacy

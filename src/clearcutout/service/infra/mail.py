@@ -4,6 +4,12 @@ Services queue :class:`OutgoingEmail` on the context's :class:`Outbox`; the boun
 delivers them only after its transaction committed (no mail about a rolled-back change).
 Delivery is SMTP when ``smtp.host`` is set, otherwise a ``.eml`` file in
 ``data_dir/outbox`` (the embedded default), announced in the log by path only.
+
+Links must survive as written. ``List-Unsubscribe`` (RFC 2369, RFC 8058) is written
+verbatim: the mail library would RFC 2047-encode a header line over 78 characters, and
+mail clients read that header as it stands, so they would find no link. The bodies go as
+8-bit UTF-8 without line folding, so an outbox file read with ``cat`` shows whole links;
+an SMTP server that does not announce 8BITMIME (RFC 6152) gets quoted-printable instead.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -30,6 +37,14 @@ _templates = Environment(
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     keep_trailing_newline=True,
 )
+
+
+# Headers whose value is one or more ``<URL>``: folding or encoding them breaks the link.
+VERBATIM_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post"})
+# RFC 5322 section 2.1.1: a line is at most 998 characters.
+_MAX_LINE = 998
+# Raw (verbatim) headers are written as stored; every other header is still folded.
+_POLICY = policy.default.clone(refold_source="none")
 
 
 @dataclass(frozen=True)
@@ -109,8 +124,11 @@ def render_email(
     )
 
 
-def build_message(settings: Settings, outgoing: OutgoingEmail) -> EmailMessage:
-    message = EmailMessage()
+def build_message(
+    settings: Settings, outgoing: OutgoingEmail, *, eight_bit: bool = True
+) -> EmailMessage:
+    """The MIME message; ``eight_bit=False`` for a server without 8BITMIME."""
+    message = EmailMessage(policy=_POLICY)
     message["From"] = settings.smtp.from_address
     message["To"] = outgoing.to
     message["Subject"] = outgoing.subject
@@ -118,25 +136,46 @@ def build_message(settings: Settings, outgoing: OutgoingEmail) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain="clearcutout.local")
     message["Content-Language"] = outgoing.lang
     for name, value in outgoing.headers.items():
-        message[name] = value
-    message.set_content(outgoing.text)
-    message.add_alternative(outgoing.html, subtype="html")
+        if name in VERBATIM_HEADERS:
+            message.set_raw(name, _verbatim(name, value))
+        else:
+            message[name] = value
+    message.set_content(outgoing.text, cte=_transfer_encoding(outgoing.text, eight_bit))
+    message.add_alternative(
+        outgoing.html, subtype="html", cte=_transfer_encoding(outgoing.html, eight_bit)
+    )
     return message
+
+
+def _verbatim(name: str, value: str) -> str:
+    """``value`` checked to be one printable ASCII line that fits unfolded."""
+    if not value.isascii() or not value.isprintable() or len(name) + 2 + len(value) > _MAX_LINE:
+        raise ValueError(f"{name} must be one line of printable ASCII (at most {_MAX_LINE}).")
+    return value
+
+
+def _transfer_encoding(text: str, eight_bit: bool) -> str:
+    """7bit or 8bit (lines as written) when possible; quoted-printable otherwise."""
+    lines_fit = all(len(line.encode()) <= _MAX_LINE for line in text.splitlines())
+    if lines_fit and text.isascii():
+        return "7bit"
+    if lines_fit and eight_bit:
+        return "8bit"
+    return "quoted-printable"
 
 
 def deliver(settings: Settings, messages: list[OutgoingEmail]) -> None:
     """Send ``messages`` by SMTP, or write them to the outbox folder."""
     for outgoing in messages:
-        message = build_message(settings, outgoing)
         if settings.smtp.host:
-            _send_smtp(settings, message)
+            _send_smtp(settings, outgoing)
             log.info("mail.sent kind=%s lang=%s", outgoing.kind, outgoing.lang)
         else:
-            path = _write_file(settings, message)
+            path = _write_file(settings, build_message(settings, outgoing))
             log.info("mail.written kind=%s lang=%s path=%s", outgoing.kind, outgoing.lang, path)
 
 
-def _send_smtp(settings: Settings, message: EmailMessage) -> None:
+def _send_smtp(settings: Settings, outgoing: OutgoingEmail) -> None:
     smtp = settings.smtp
     assert smtp.host is not None
     try:
@@ -152,7 +191,11 @@ def _send_smtp(settings: Settings, message: EmailMessage) -> None:
                 client.starttls(context=ssl.create_default_context())
             if smtp.username and smtp.password:
                 client.login(smtp.username, smtp.password.get_secret_value())
-            client.send_message(message)
+            client.ehlo_or_helo_if_needed()
+            eight_bit = client.has_extn("8bitmime")
+            message = build_message(settings, outgoing, eight_bit=eight_bit)
+            options = ["BODY=8BITMIME"] if eight_bit else []
+            client.send_message(message, mail_options=options)
     except (OSError, smtplib.SMTPException) as exc:
         raise MailDeliveryError("The email could not be sent; try again later.") from exc
 

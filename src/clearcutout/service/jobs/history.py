@@ -206,6 +206,18 @@ def _read(ctx: ServiceContext, job: Job, object_key: str) -> bytes:
         raise JobExpiredError("This job's images are no longer stored.") from exc
 
 
+def stored_result(ctx: ServiceContext, user: User, job_id: str) -> tuple[Job, bytes]:
+    """The owner's finished job and its stored result (PNG or matte), decrypted."""
+    job = owned_job(ctx, user, job_id)
+    _check_not_expired(ctx, job)
+    if job.status != JobStatus.DONE or job.result_key is None:
+        raise JobNotReadyError(
+            "The job is %(status)s; the result is available once it is done.",
+            params={"status": job.status},
+        )
+    return job, _read(ctx, job, job.result_key)
+
+
 def result(
     ctx: ServiceContext,
     user: User,
@@ -215,20 +227,13 @@ def result(
     bg_color: str | None = None,
 ) -> ProcessedImage:
     """The finished cutout, re-encoded as asked (default: the job's own options)."""
-    job = owned_job(ctx, user, job_id)
-    _check_not_expired(ctx, job)
-    if job.status != JobStatus.DONE or job.result_key is None:
-        raise JobNotReadyError(
-            "The job is %(status)s; the result is available once it is done.",
-            params={"status": job.status},
-        )
+    job, png = stored_result(ctx, user, job_id)
     stored_options = CutoutOptions.from_dict(job.options)
     options = CutoutOptions(
         format=cast(Any, image_format or stored_options.format),
         bg_color=bg_color if bg_color is not None else stored_options.bg_color,
         channels=stored_options.channels,
     )
-    png = _read(ctx, job, job.result_key)
     with Image.open(io.BytesIO(png)) as image:
         image.load()
         if image.mode == "L":

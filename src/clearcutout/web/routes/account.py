@@ -14,6 +14,7 @@ from clearcutout.service.accounts import apikeys, sessions
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import residency
 from clearcutout.web.boundary import Principal, runtime, session_principal, unit_of_work
+from clearcutout.web.navigation import to_login
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import SESSION_COOKIE
 
@@ -46,17 +47,13 @@ def _page_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any]:
     }
 
 
-def _to_login() -> Response:
-    return RedirectResponse("/login", status_code=303)
-
-
 @router.get("", response_class=HTMLResponse)
 def account_page(request: Request, done: str | None = None) -> Response:
     """The signed-in person's account."""
     with unit_of_work(request) as ctx:
         principal = session_principal(ctx, request)
         if principal is None:
-            return _to_login()
+            return to_login(request)
         context = _page_context(ctx, principal)
     notice = NOTICES.get(done or "")
     return render(request, "account.html", {**context, "notice": notice}, user=principal.user)
@@ -75,7 +72,7 @@ def _act(
         with unit_of_work(request) as ctx:
             principal = session_principal(ctx, request)
             if principal is None:
-                return _to_login()
+                return to_login(request)
             extra = action(ctx, principal)
     except ServiceError as exc:
         error = exc
@@ -84,7 +81,7 @@ def _act(
     with unit_of_work(request) as ctx:
         principal = session_principal(ctx, request)
         if principal is None:
-            return _to_login()
+            return to_login(request)
         context = _page_context(ctx, principal)
     if error is not None:
         lang = choose_language(request, principal.user)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.errors import ServiceError
@@ -13,6 +13,7 @@ from clearcutout.service.accounts import sessions
 from clearcutout.service.privacy import policy, residency
 from clearcutout.service.privacy.policy import current_version
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
+from clearcutout.web.navigation import after_login, safe_next, with_next
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import (
     SESSION_COOKIE,
@@ -115,9 +116,11 @@ def verify(request: Request, token: str = "") -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> Response:
-    """The login form."""
-    return render(request, "login.html", {"values": {}})
+def login_form(
+    request: Request, next_path: Annotated[str | None, Query(alias="next")] = None
+) -> Response:
+    """The login form; ``next`` (a page of this site) is where it leads afterwards."""
+    return render(request, "login.html", {"values": {}, "next": safe_next(next_path)})
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -125,8 +128,10 @@ def login_submit(
     request: Request,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    next_path: Annotated[str | None, Form(alias="next")] = None,
 ) -> Response:
-    """Sign in: a new session (the old one, if any, is ended), fresh CSRF token."""
+    """Sign in: a new session (the old one, if any, is ended), fresh CSRF token; then the
+    upload page, or the page that asked for the login."""
     try:
         with unit_of_work(request) as ctx:
             user = accounts.authenticate(
@@ -140,9 +145,11 @@ def login_submit(
             # A significant policy change (or none accepted yet) is asked first.
             must_accept = policy.pending_acceptance(ctx, user) is not None
     except ServiceError as error:
-        return _form_error(request, "login.html", error, {"values": {"email": email}})
+        context = {"values": {"email": email}, "next": safe_next(next_path)}
+        return _form_error(request, "login.html", error, context)
     tls = _tls(request)
-    response = RedirectResponse("/privacy/accept" if must_accept else "/account", status_code=303)
+    target = with_next("/privacy/accept", next_path) if must_accept else after_login(next_path)
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -2,7 +2,7 @@
 
 The pages are thin: the upload page's script talks to the jobs API (``/api/v1/jobs``)
 with the session cookie and the CSRF header; the history is rendered here from
-``service.jobs``.
+``service.jobs``, with thumbnails served to their owner's session only.
 """
 
 from __future__ import annotations
@@ -12,15 +12,36 @@ from datetime import timedelta
 
 from babel.dates import format_timedelta
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
+from clearcutout.errors import AuthenticationError
 from clearcutout.service import jobs
+from clearcutout.service.jobs.thumbnails import thumbnail
 from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.web.navigation import to_login
 from clearcutout.web.rendering import choose_language, render
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 HISTORY_PAGE_SIZE = 50
+
+# What the upload page accepts, per format the engine reads (``engine.decode``; a test keeps
+# the two lists equal): media types, and the file name endings of files that a browser
+# reports without a type (HEIC, often).
+BROWSER_FILE_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "JPEG": (("image/jpeg", "image/pjpeg"), (".jpg", ".jpeg", ".jfif")),
+    "MPO": (("image/mpo",), (".mpo",)),
+    "PNG": (("image/png", "image/apng"), (".png",)),
+    "WEBP": (("image/webp",), (".webp",)),
+    "TIFF": (("image/tiff",), (".tif", ".tiff")),
+    "BMP": (("image/bmp", "image/x-ms-bmp"), (".bmp",)),
+    "GIF": (("image/gif",), (".gif",)),
+    "HEIF": (
+        ("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"),
+        (".heic", ".heif", ".hif"),
+    ),
+    "AVIF": (("image/avif",), (".avif",)),
+}
 
 
 @dataclass(frozen=True)
@@ -55,23 +76,28 @@ def _time_left(seconds: int, lang: str) -> str:
     raise AssertionError("unreachable")
 
 
-def _to_login() -> Response:
-    return RedirectResponse("/login", status_code=303)
-
-
 @router.get("", response_class=HTMLResponse)
 def upload_page(request: Request) -> Response:
     """Upload photos and get their cutouts."""
     with unit_of_work(request) as ctx:
         principal = session_principal(ctx, request)
         if principal is None:
-            return _to_login()
+            return to_login(request)
         limit_mb = ctx.settings.max_upload_mb
         retention_days = ctx.settings.retention_days
+    media_types = [kind for types, _ in BROWSER_FILE_TYPES.values() for kind in types]
+    endings = [ending for _, endings in BROWSER_FILE_TYPES.values() for ending in endings]
     return render(
         request,
         "images_upload.html",
-        {"limit_mb": f"{limit_mb:g}", "retention_days": retention_days},
+        {
+            "limit_mb": f"{limit_mb:g}",
+            # The browser refuses a larger file before sending it; the server checks again.
+            "limit_bytes": int(limit_mb * 1024 * 1024),
+            "media_types": media_types,
+            "endings": endings,
+            "retention_days": retention_days,
+        },
         user=principal.user,
     )
 
@@ -82,7 +108,7 @@ def history_page(request: Request, page: int = 1) -> Response:
     with unit_of_work(request) as ctx:
         principal = session_principal(ctx, request)
         if principal is None:
-            return _to_login()
+            return to_login(request)
         found = jobs.list_jobs(ctx, principal.user, page=max(1, page), per_page=HISTORY_PAGE_SIZE)
         now = ctx.now()
     lang = choose_language(request, principal.user)
@@ -109,3 +135,14 @@ def history_page(request: Request, page: int = 1) -> Response:
         {"rows": rows, "page": found.page, "pages": pages, "total": found.total},
         user=principal.user,
     )
+
+
+@router.get("/history/{job_id}/thumbnail", response_class=Response)
+def history_thumbnail(request: Request, job_id: str) -> Response:
+    """A small preview of a finished cutout, for the signed-in owner only."""
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        if principal is None:
+            raise AuthenticationError("Sign in to see your images.")
+        image = thumbnail(ctx, principal.user, job_id)
+    return Response(content=image.data, media_type=image.media_type)

@@ -1,11 +1,12 @@
-"""Public pages: home, privacy policy, cookie notice, preferences switch, health."""
+"""Public pages: home, privacy policy, cookie notice, preferences switch, favicon, health."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from clearcutout.db.models import User
 from clearcutout.errors import ValidationError
@@ -14,6 +15,7 @@ from clearcutout.service.infra.i18n import normalise_language
 from clearcutout.service.privacy import policy
 from clearcutout.web.boundary import runtime, session_principal, unit_of_work
 from clearcutout.web.integrations import enabled
+from clearcutout.web.navigation import safe_next
 from clearcutout.web.rendering import (
     choose_language,
     choose_theme,
@@ -23,6 +25,8 @@ from clearcutout.web.rendering import (
 
 router = APIRouter()
 
+_FAVICON = Path(__file__).parents[1] / "static" / "favicon.ico"
+
 
 def _user(request: Request) -> User | None:
     with unit_of_work(request) as ctx:
@@ -30,10 +34,27 @@ def _user(request: Request) -> User | None:
         return principal.user if principal else None
 
 
+def connection_security(request: Request) -> Literal["tls13", "https", "plain"]:
+    """What the home page may truly say about encryption in transit, for this deployment.
+
+    ``tls13``: this server terminated TLS itself (``serve --tls-cert``: TLS 1.3 only; with
+    proxy headers ignored, the scheme is "https" in no other case). ``https``: plain HTTP
+    here, but the public address (``base_url``) is HTTPS, so a front end encrypts.
+    ``plain``: nothing encrypts the connection (``make run`` on a laptop).
+    """
+    if request.url.scheme == "https":
+        return "tls13"
+    if runtime(request).settings.base_url.startswith("https://"):
+        return "https"
+    return "plain"
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     """What ClearCutout does."""
-    return render(request, "home.html", user=_user(request))
+    return render(
+        request, "home.html", {"connection": connection_security(request)}, user=_user(request)
+    )
 
 
 @router.get("/privacy", response_class=HTMLResponse)
@@ -76,12 +97,20 @@ def preferences(
             accounts.set_preferences(ctx, user, theme=theme, lang=lang)
         chosen_theme = theme or choose_theme(request, user)
         chosen_lang = lang or choose_language(request, user)
-    target = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
+    target = safe_next(next_path) or "/"
     response = RedirectResponse(target, status_code=303)
     set_preference_cookies(
         response, theme=chosen_theme, lang=chosen_lang, tls=request.url.scheme == "https"
     )
     return response
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """Where browsers look for the icon by default (pages also link the SVG one)."""
+    return FileResponse(
+        _FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @router.get("/healthz", include_in_schema=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.errors import ServiceError
@@ -14,6 +14,7 @@ from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import consent, emailprefs, export, policy, residency
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.web.boundary import Principal, session_principal, unit_of_work
+from clearcutout.web.navigation import after_login, safe_next, to_login
 from clearcutout.web.rendering import choose_language, error_text, render
 
 router = APIRouter()
@@ -25,10 +26,6 @@ NOTICES = {
     "policy": "Thank you. You accepted the privacy policy.",
     "export": "We are preparing your data. We will email you a link when it is ready.",
 }
-
-
-def _to_login() -> Response:
-    return RedirectResponse("/login", status_code=303)
 
 
 def _privacy_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def privacy_page(request: Request, done: str | None = None) -> Response:
     with unit_of_work(request) as ctx:
         principal = session_principal(ctx, request)
         if principal is None:
-            return _to_login()
+            return to_login(request)
         context = _privacy_context(ctx, principal)
     return render(
         request,
@@ -76,13 +73,13 @@ def _privacy_action(
         with unit_of_work(request) as ctx:
             principal = session_principal(ctx, request)
             if principal is None:
-                return _to_login()
+                return to_login(request)
             action(ctx, principal)
     except ServiceError as error:
         with unit_of_work(request) as ctx:
             principal = session_principal(ctx, request)
             if principal is None:
-                return _to_login()
+                return to_login(request)
             context = _privacy_context(ctx, principal)
         context |= {
             "error": error_text(error, choose_language(request, principal.user)),
@@ -149,33 +146,40 @@ def policy_version(request: Request, version_id: str) -> Response:
 
 
 @router.get("/privacy/accept", response_class=HTMLResponse)
-def accept_form(request: Request) -> Response:
+def accept_form(
+    request: Request, next_path: Annotated[str | None, Query(alias="next")] = None
+) -> Response:
     """Asked at login: accept the privacy policy in force (after a significant change)."""
     with unit_of_work(request) as ctx:
         principal = session_principal(ctx, request)
         if principal is None:
-            return _to_login()
+            return to_login(request)
         pending = policy.pending_acceptance(ctx, principal.user)
         accepted_before = policy.latest_acceptance(ctx, principal.user) is not None
     if pending is None:
-        return RedirectResponse("/account", status_code=303)
+        return RedirectResponse(after_login(next_path), status_code=303)
     return render(
         request,
         "policy_accept.html",
-        {"policy": pending, "accepted_before": accepted_before},
+        {"policy": pending, "accepted_before": accepted_before, "next": safe_next(next_path)},
         user=principal.user,
     )
 
 
 @router.post("/privacy/accept")
-def accept_submit(request: Request, version: Annotated[str, Form()] = "") -> Response:
-    """Record the acceptance (consent history) and go on to the account."""
+def accept_submit(
+    request: Request,
+    version: Annotated[str, Form()] = "",
+    next_path: Annotated[str | None, Form(alias="next")] = None,
+) -> Response:
+    """Record the acceptance (consent history), then go on to the page the login was for,
+    or to the Privacy page that confirms it."""
     with unit_of_work(request) as ctx:
         principal = session_principal(ctx, request)
         if principal is None:
-            return _to_login()
+            return to_login(request)
         policy.accept(ctx, principal.user, version_id=version, source="login_prompt")
-    return RedirectResponse("/account/privacy?done=policy", status_code=303)
+    return RedirectResponse(safe_next(next_path) or "/account/privacy?done=policy", status_code=303)
 
 
 # ----------------------------------------------------------------------------- unsubscribe

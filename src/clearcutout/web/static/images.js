@@ -8,6 +8,14 @@
   const POLL_MS = 500;
   const stringsNode = document.getElementById("image-app-strings");
   const t = stringsNode ? JSON.parse(stringsNode.textContent) : {};
+  const lang = document.documentElement.lang || "en";
+
+  // Fills "%(name)s" placeholders, as gettext strings carry them.
+  function fill(template, values) {
+    return template.replace(/%\((\w+)\)s/g, function (whole, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : whole;
+    });
+  }
 
   function csrfOf(node) {
     return node ? node.getAttribute("data-csrf") : "";
@@ -25,6 +33,29 @@
     });
   }
 
+  // "Delete now" asks first, in the page's <dialog>; resolves to true for "Delete".
+  const dialog = document.getElementById("confirm-delete");
+
+  function confirmDelete(name) {
+    return new Promise(function (resolve) {
+      if (typeof dialog.showModal !== "function") {
+        // Browsers without <dialog>: the same question, plainly.
+        resolve(window.confirm(dialog.querySelector("h2").textContent + "\n" + name));
+        return;
+      }
+      dialog.querySelector(".confirm-name").textContent = name;
+      dialog.returnValue = "";
+      dialog.addEventListener(
+        "close",
+        function () {
+          resolve(dialog.returnValue === "delete");
+        },
+        { once: true }
+      );
+      dialog.showModal();
+    });
+  }
+
   // -- the upload page -------------------------------------------------------------------
 
   const app = document.getElementById("image-app");
@@ -34,12 +65,53 @@
     const dropzone = document.getElementById("dropzone");
     const list = document.getElementById("uploads");
     const template = document.getElementById("upload-item");
+    const pasteStatus = document.getElementById("paste-status");
+    // The server's own limit and formats, rendered into the page.
+    const limitBytes = Number(app.getAttribute("data-limit-bytes"));
+    const limitMb = app.getAttribute("data-limit-mb");
+    const mediaTypes = app.getAttribute("data-media-types").split(" ");
+    const endings = app.getAttribute("data-endings").split(" ");
+    let pasted = 0;
 
     function setStatus(item, text, value) {
       item.querySelector(".upload-status").textContent = text;
       if (value !== undefined) {
         item.querySelector(".upload-progress").value = value;
       }
+    }
+
+    // Why a file cannot be sent, checked before a single byte leaves the browser.
+    function refusal(file) {
+      const name = file.name.toLowerCase();
+      const known =
+        mediaTypes.indexOf(file.type) >= 0 ||
+        endings.some(function (ending) {
+          return name.endsWith(ending);
+        });
+      if (!known) return t.notAnImage;
+      if (file.size > limitBytes) {
+        const size = (file.size / 1048576).toLocaleString(lang, { maximumFractionDigits: 1 });
+        return fill(t.tooLarge, { size: size, limit: limitMb });
+      }
+      return null;
+    }
+
+    // A failed item: its reason, "Try again" when another attempt can help, "Dismiss".
+    function markFailed(item, status, message, retry) {
+      item.setAttribute("data-status", "failed");
+      item.classList.add("is-failed");
+      setStatus(item, status);
+      item.querySelector(".upload-message").textContent = message;
+      const retryButton = item.querySelector(".retry");
+      retryButton.hidden = !retry;
+      retryButton.onclick = retry || null;
+      item.querySelector(".upload-failure").hidden = false;
+    }
+
+    function clearFailure(item) {
+      item.classList.remove("is-failed");
+      item.querySelector(".upload-failure").hidden = true;
+      item.querySelector(".upload-message").textContent = "";
     }
 
     function resultUrl(job, format, colour) {
@@ -102,60 +174,68 @@
       });
       transparent.addEventListener("change", refresh);
       item.querySelector(".delete-now").addEventListener("click", function () {
-        setStatus(item, t.deleting);
-        deleteJob(job.id, csrf)
-          .then(function () {
-            if (objectUrl) URL.revokeObjectURL(objectUrl);
-            item.querySelector(".upload-result").hidden = true;
-            setStatus(item, t.deleted, 0);
-            item.classList.add("is-deleted");
-            item.setAttribute("data-status", "deleted");
-          })
-          .catch(function () {
-            setStatus(item, t.deleteFailed);
-          });
+        confirmDelete(name).then(function (sure) {
+          if (!sure) return;
+          setStatus(item, t.deleting);
+          deleteJob(job.id, csrf)
+            .then(function () {
+              if (objectUrl) URL.revokeObjectURL(objectUrl);
+              item.querySelector(".upload-result").hidden = true;
+              setStatus(item, t.deleted, 0);
+              item.classList.add("is-deleted");
+              item.setAttribute("data-status", "deleted");
+            })
+            .catch(function () {
+              setStatus(item, t.deleteFailed);
+            });
+        });
       });
       clip();
       refresh();
       item.querySelector(".upload-result").hidden = false;
     }
 
-    function poll(item, job, name) {
+    function poll(item, job, file) {
       fetch(API + "/" + encodeURIComponent(job.id), { credentials: "same-origin" })
         .then(function (response) {
           return response.json();
         })
         .then(function (info) {
-          item.setAttribute("data-status", info.status);
           if (info.status === "done") {
+            item.setAttribute("data-status", "done");
             setStatus(item, t.done, 100);
-            showResult(item, info, name);
-          } else if (info.status === "failed" || info.status === "expired") {
-            const detail = info.error ? ": " + info.error.detail : "";
-            setStatus(item, t[info.status] + detail, 100);
-            item.classList.add("is-failed");
+            showResult(item, info, file.name);
+          } else if (info.status === "failed") {
+            markFailed(item, t.failed, info.error ? info.error.detail : "", function () {
+              // A new attempt replaces the failed job (best effort: it is deleted).
+              deleteJob(job.id, csrf).catch(function () {});
+              upload(file, item);
+            });
+          } else if (info.status === "expired") {
+            markFailed(item, t.expired, "", null);
           } else {
+            item.setAttribute("data-status", info.status);
             setStatus(item, t[info.status] || info.status, info.status === "running" ? 85 : 70);
             window.setTimeout(function () {
-              poll(item, job, name);
+              poll(item, job, file);
             }, POLL_MS);
           }
         })
         .catch(function () {
           window.setTimeout(function () {
-            poll(item, job, name);
+            poll(item, job, file);
           }, POLL_MS * 4);
         });
     }
 
-    function upload(file) {
-      const item = template.content.firstElementChild.cloneNode(true);
-      item.querySelector(".upload-name").textContent = file.name;
-      const progress = item.querySelector(".upload-progress");
-      progress.setAttribute("aria-label", t.progressOf + " " + file.name);
+    function upload(file, item) {
+      clearFailure(item);
+      item.removeAttribute("data-job-id");
       item.setAttribute("data-status", "uploading");
-      list.appendChild(item);
       setStatus(item, t.uploading + " 0 %", 0);
+      function again() {
+        upload(file, item);
+      }
 
       const body = new FormData();
       body.append("image_file", file, file.name);
@@ -175,26 +255,50 @@
         if (request.status === 202 && job && job.id) {
           item.setAttribute("data-job-id", job.id);
           setStatus(item, t.queued, 65);
-          poll(item, job, file.name);
-        } else {
-          const detail = job && job.errors ? ": " + job.errors[0].detail : "";
-          item.setAttribute("data-status", "failed");
-          item.classList.add("is-failed");
-          setStatus(item, t.failed + detail, 100);
+          poll(item, job, file);
+          return;
         }
+        const detail = job && job.errors ? job.errors[0].detail : t.uploadFailed;
+        // The same file would be refused again for a 4xx; busy or broken servers recover.
+        const worthRetrying = request.status >= 500 || request.status === 429;
+        markFailed(item, t.failed, detail, worthRetrying ? again : null);
       };
       request.onerror = function () {
-        item.setAttribute("data-status", "failed");
-        item.classList.add("is-failed");
-        setStatus(item, t.uploadFailed, 0);
+        markFailed(item, t.failed, t.uploadFailed, again);
       };
       request.send(body);
     }
 
+    function addItem(file) {
+      const item = template.content.firstElementChild.cloneNode(true);
+      item.querySelector(".upload-name").textContent = file.name;
+      item.querySelector(".upload-progress").setAttribute("aria-label", t.progressOf + " " + file.name);
+      item.querySelector(".dismiss").addEventListener("click", function () {
+        item.remove();
+      });
+      list.appendChild(item);
+      return item;
+    }
+
     function uploadAll(files) {
       Array.prototype.forEach.call(files, function (file) {
-        if (file.type === "" || file.type.indexOf("image/") === 0) upload(file);
+        const item = addItem(file);
+        const refused = refusal(file);
+        if (refused) {
+          markFailed(item, t.notUploaded, refused, null);
+        } else {
+          upload(file, item);
+        }
       });
+    }
+
+    // Clipboard images arrive as "image.png" or without a name: number them instead.
+    function pastedFile(file) {
+      const generic = !file.name || /^image\.\w+$/.test(file.name);
+      if (!generic) return file;
+      pasted += 1;
+      const ending = (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
+      return new File([file], t.pastedImage + " " + pasted + "." + ending, { type: file.type });
     }
 
     input.addEventListener("change", function () {
@@ -216,6 +320,19 @@
       event.preventDefault();
       if (event.dataTransfer && event.dataTransfer.files) uploadAll(event.dataTransfer.files);
     });
+    document.addEventListener("paste", function (event) {
+      if (event.target.closest && event.target.closest("textarea, [contenteditable], input[type=text]")) {
+        return;
+      }
+      const files = Array.prototype.slice.call((event.clipboardData && event.clipboardData.files) || []);
+      event.preventDefault();
+      if (files.length === 0) {
+        pasteStatus.textContent = t.noImageInClipboard;
+        return;
+      }
+      pasteStatus.textContent = "";
+      uploadAll(files.map(pastedFile));
+    });
   }
 
   // -- the history page ------------------------------------------------------------------
@@ -228,14 +345,17 @@
       button.addEventListener("click", function () {
         const row = button.closest("tr");
         const name = row.querySelector(".history-name").textContent;
-        deleteJob(row.getAttribute("data-job-id"), csrf)
-          .then(function () {
-            row.remove();
-            status.textContent = t.deleted + ": " + name;
-          })
-          .catch(function () {
-            status.textContent = t.deleteFailed;
-          });
+        confirmDelete(name).then(function (sure) {
+          if (!sure) return;
+          deleteJob(row.getAttribute("data-job-id"), csrf)
+            .then(function () {
+              row.remove();
+              status.textContent = t.deleted + ": " + name;
+            })
+            .catch(function () {
+              status.textContent = t.deleteFailed;
+            });
+        });
       });
     });
   }
