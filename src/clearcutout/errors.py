@@ -123,3 +123,10 @@ class StorageError(ClearCutoutError):
     code = "storage_unavailable"
     title = "Storage unavailable"
     http_status = 503
+
+
+class RequestBodyError(InputError):
+    """A request body that is none of the kinds an API reads (multipart, JSON, form) or
+    cannot be parsed as the kind it says it is."""
+
+    title = "Invalid request body"

@@ -1,4 +1,5 @@
-"""remove.bg's parameters mapped to engine options, without HTTP or a model."""
+"""remove.bg's parameters mapped to engine options and image sources, without HTTP or a
+model: the service's :func:`parse_request` after the web layer's source reading."""
 
 from __future__ import annotations
 
@@ -7,9 +8,28 @@ import base64
 import pytest
 
 from clearcutout.errors import InvalidOptionError
-from clearcutout.service.removebg import SourceError, parse_request
+from clearcutout.service.removebg import RemoveBgRequest, SourceError
+from clearcutout.service.removebg import parse_request as parse_service_request
+from clearcutout.web.uploads import RequestBody, UploadedFile, background_source, image_source
 
 FILE = {"image_file": b"jpeg bytes"}
+
+
+def parse_request(fields: dict[str, object], files: dict[str, bytes]) -> RemoveBgRequest:
+    """What the route does with a body's fields and file parts."""
+    body = RequestBody(
+        fields=dict(fields),
+        files={name: UploadedFile(data, "upload") for name, data in files.items()},
+    )
+    image = image_source(body, upload_mb=1, urls=True, bad_base64_code="failed_to_read_image")
+    background = background_source(body)
+    return parse_service_request(
+        body.fields,
+        image_data=image.data,
+        image_url=image.url,
+        background_data=background.data if background else None,
+        background_url=background.url if background else None,
+    )
 
 
 def test_defaults_follow_remove_bg() -> None:

@@ -42,8 +42,10 @@ from sqlalchemy import ColumnElement, CursorResult, delete, func, select, update
 from clearcutout.config import Settings
 from clearcutout.db.models import Job, User, new_id
 from clearcutout.engine import CutoutOptions, Remover, get_spec
-from clearcutout.engine.compose import Box, Composition, EncodedImage, compose, encode
+from clearcutout.engine.compose import Composition, compose
 from clearcutout.engine.decode import SUPPORTED_FORMATS, check_pixel_limit
+from clearcutout.engine.encode import EncodedImage, encode
+from clearcutout.engine.geometry import Box
 from clearcutout.errors import (
     ClearCutoutError,
     EmptyImageError,
@@ -518,11 +520,13 @@ def result(
             "The job is %(status)s; the result is available once it is done.",
             params={"status": job.status},
         )
-    stored_options = CutoutOptions.from_dict(job.options)
-    options = CutoutOptions(
-        format=cast(Any, image_format or stored_options.format),
-        bg_color=bg_color if bg_color is not None else stored_options.bg_color,
-        channels=stored_options.channels,
+    stored = CutoutOptions.from_dict(job.options)
+    options = CutoutOptions.from_dict(
+        {
+            "format": image_format or stored.format,
+            "bg_color": bg_color if bg_color is not None else stored.bg_color,
+            "channels": stored.channels,
+        }
     )
     png = _read(ctx, job, job.result_key)
     with Image.open(io.BytesIO(png)) as image:
@@ -536,7 +540,7 @@ def result(
                 np.ascontiguousarray(rgba[:, :, 3]),
                 options,
             )
-    encoded = encode(composition, options)
+    encoded = encode(composition, options.format)
     return ProcessedImage(
         image=encoded,
         width=composition.image.width,
@@ -777,7 +781,7 @@ def produce_result(remover: Remover, job: ClaimedJob) -> JobOutput:
     options = job.options.replace(format="png", bg_color=None)
     cutout = remover.process(job.original, options)
     started = time.perf_counter()
-    png = encode(cutout.composition, options).data
+    png = cutout.encode().data
     timings = cutout.timings
     return JobOutput(
         png=png,
