@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from clearcutout.errors import InvalidOptionError
+from clearcutout.errors import FileTooLargeError, InvalidOptionError
 from clearcutout.service.removebg import RemoveBgRequest, SourceError
 from clearcutout.service.removebg import parse_request as parse_service_request
 from clearcutout.web.uploads import RequestBody, UploadedFile, background_source, image_source
@@ -160,3 +160,27 @@ def test_option_errors(fields: dict[str, object], files: dict[str, bytes], code:
     with pytest.raises(InvalidOptionError) as caught:
         parse_request(fields, {**FILE, **files})
     assert caught.value.code == code
+
+
+def test_base64_may_be_wrapped_and_a_data_url() -> None:
+    encoded = base64.encodebytes(b"x" * 200).decode()  # wrapped at 76 characters
+    assert "\n" in encoded
+    assert parse_request({"image_file_b64": f"data:image/png;base64,{encoded}"}, {}).image_data == (
+        b"x" * 200
+    )
+
+
+def test_base64_over_the_upload_limit_is_file_too_large() -> None:
+    with pytest.raises(FileTooLargeError):
+        parse_request({"image_file_b64": base64.b64encode(b"x" * 1_100_000).decode()}, {})
+
+
+def test_an_api_without_url_sources_does_not_take_image_url() -> None:
+    body = RequestBody(fields={"image_url": "https://example.org/a.jpg"})
+    with pytest.raises(SourceError) as caught:
+        image_source(body, upload_mb=1, urls=False, bad_base64_code="invalid_input")
+    assert caught.value.code == "missing_source"
+    body = RequestBody(fields={"image_file_b64": "%%%"})
+    with pytest.raises(SourceError) as caught:
+        image_source(body, upload_mb=1, urls=False, bad_base64_code="invalid_input")
+    assert caught.value.code == "invalid_input"

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 from rich.table import Table
@@ -295,30 +295,32 @@ def storage_init() -> None:
         stdout.print(f"{rule.region}: {rule.store} expires objects after {rule.days} days")
 
 
+#: The command groups: name, help, and each command's name and function.
+_GROUPS: Final[tuple[tuple[str, str, dict[str, Callable[..., None]]], ...]] = (
+    ("db", "Database commands.", {"upgrade": db_upgrade}),
+    (
+        "users",
+        "Manage accounts.",
+        {
+            "create": users_create,
+            "list": users_list,
+            "grant-staff": users_grant_staff,
+            "revoke-staff": users_revoke_staff,
+        },
+    ),
+    ("apikeys", "Manage API keys.", {"create": apikeys_create}),
+    ("policy", "Privacy-policy versions.", {"publish": policy_publish}),
+    ("mail", "Emails to users.", {"announce": mail_announce}),
+    ("retention", "Automatic deletion of images.", {"sweep": retention_sweep}),
+    ("storage", "Object storage.", {"init": storage_init}),
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add the service commands to the ``clearcutout`` command."""
     app.command("serve")(one_line_errors(serve))
-    db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
-    db_app.command("upgrade")(one_line_errors(db_upgrade))
-    app.add_typer(db_app, name="db")
-    users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
-    users_app.command("create")(one_line_errors(users_create))
-    users_app.command("list")(one_line_errors(users_list))
-    users_app.command("grant-staff")(one_line_errors(users_grant_staff))
-    users_app.command("revoke-staff")(one_line_errors(users_revoke_staff))
-    app.add_typer(users_app, name="users")
-    keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-    keys_app.command("create")(one_line_errors(apikeys_create))
-    app.add_typer(keys_app, name="apikeys")
-    policy_app = typer.Typer(help="Privacy-policy versions.", no_args_is_help=True)
-    policy_app.command("publish")(one_line_errors(policy_publish))
-    app.add_typer(policy_app, name="policy")
-    mail_app = typer.Typer(help="Emails to users.", no_args_is_help=True)
-    mail_app.command("announce")(one_line_errors(mail_announce))
-    app.add_typer(mail_app, name="mail")
-    retention_app = typer.Typer(help="Automatic deletion of images.", no_args_is_help=True)
-    retention_app.command("sweep")(one_line_errors(retention_sweep))
-    app.add_typer(retention_app, name="retention")
-    storage_app = typer.Typer(help="Object storage.", no_args_is_help=True)
-    storage_app.command("init")(one_line_errors(storage_init))
-    app.add_typer(storage_app, name="storage")
+    for group_name, help_text, commands in _GROUPS:
+        group = typer.Typer(help=help_text, no_args_is_help=True)
+        for name, command in commands.items():
+            group.command(name)(one_line_errors(command))
+        app.add_typer(group, name=group_name)
