@@ -29,6 +29,8 @@ Dialect = Literal["api", "removebg"]
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
+#: remove.bg's shadow parameters, which may also be given per request type.
+_SHADOW: Final = ("shadow_type", "shadow_opacity")
 
 
 def _present(value: object) -> bool:
@@ -94,21 +96,25 @@ def options_from_fields(
     ``{"shadow_type": {"car": "car"}}`` in JSON) for the first of ``shadow_keys`` given.
     Other fields are not looked at: the caller decides what an unknown field means.
     """
-    removebg = dialect == "removebg"
+    if dialect == "api":
+        return CutoutOptions(**_plain_values(fields, OPTION_FIELDS, removebg_defaults=False))
+    taken = [field for field in OPTION_FIELDS if field.removebg and field.name not in _SHADOW]
+    values = _plain_values(fields, taken, removebg_defaults=True)
+    values["shadow_type"], values["shadow_opacity"] = _removebg_shadow(fields, shadow_keys)
+    return CutoutOptions(**values)
+
+
+def _plain_values(
+    fields: Mapping[str, object], taken: Sequence[OptionField], *, removebg_defaults: bool
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for field in OPTION_FIELDS:
-        if removebg and not field.removebg:
-            continue
-        if removebg:
-            values[field.name] = field.removebg_default
-        if removebg and field.name in ("shadow_type", "shadow_opacity"):
-            continue
+    for field in taken:
         raw = fields.get(field.name)
         if _present(raw):
             values[field.name] = _value(field, raw)
-    if removebg:
-        values["shadow_type"], values["shadow_opacity"] = _removebg_shadow(fields, shadow_keys)
-    return CutoutOptions(**values)
+        else:
+            values[field.name] = field.removebg_default if removebg_defaults else field.default
+    return values
 
 
 _PER_KEY = re.compile(r"(shadow_type|shadow_opacity)\[([A-Za-z_]+)\]")
