@@ -176,11 +176,7 @@ def users_grant_staff(
     email: Annotated[str, typer.Argument(help="Email address of the account.")],
 ) -> None:
     """Give an account the staff role (privacy requests, account look-up; all logged)."""
-    from clearcutout.service import staff
-
-    with _unit_of_work() as ctx:
-        user = staff.set_staff(ctx, email=email, is_staff=True)
-        user_id = user.id
+    user_id = _set_staff(email, is_staff=True)
     stdout.print(f"Account {user_id} is now staff.")
 
 
@@ -188,12 +184,16 @@ def users_revoke_staff(
     email: Annotated[str, typer.Argument(help="Email address of the account.")],
 ) -> None:
     """Take the staff role away."""
+    user_id = _set_staff(email, is_staff=False)
+    stdout.print(f"Account {user_id} is no longer staff.")
+
+
+def _set_staff(email: str, *, is_staff: bool) -> str:
     from clearcutout.service import staff
 
     with _unit_of_work() as ctx:
-        user = staff.set_staff(ctx, email=email, is_staff=False)
-        user_id = user.id
-    stdout.print(f"Account {user_id} is no longer staff.")
+        user = staff.set_staff(ctx, email=email, is_staff=is_staff)
+        return user.id
 
 
 def _translations(values: list[str] | None) -> dict[str, str]:
