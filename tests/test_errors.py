@@ -30,7 +30,8 @@ _NODE = re.compile(r"^(?P<indent>[│ ]*)(?:[├└]── )?(?P<name>[A-Z]\w+)(
 def _all_modules() -> None:
     """Import every module of the package, so that any error class anywhere is seen."""
     for module in pkgutil.walk_packages(clearcutout.__path__, "clearcutout."):
-        if ".db.migrations" not in module.name:
+        # ``python -m`` entry points run the command when imported.
+        if ".db.migrations" not in module.name and not module.name.endswith("__main__"):
             importlib.import_module(module.name)
 
 

@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from PIL import Image
 
+from clearcutout.cli import app
 from clearcutout.engine import Remover
+from clearcutout.engine.options import OPTION_FIELDS
 
 CLI = [sys.executable, "-m", "clearcutout.cli"]
 
@@ -102,6 +105,17 @@ def test_output_options_reach_the_engine(photos: Path, tmp_path: Path) -> None:
     assert image.width * image.height < 250_000  # cropped preview
     red, green, blue = image.getpixel((2, 2))  # type: ignore[misc]
     assert blue > 200 and red < 40 and green < 40
+
+
+def test_every_cutout_option_is_a_flag_with_its_default_and_help() -> None:
+    remove = typer.main.get_command(app).commands["remove"]  # type: ignore[attr-defined]
+    flags = {param.name: param for param in remove.params}
+    for option in OPTION_FIELDS:
+        flag = flags[option.name]
+        assert f"--{option.name.replace('_', '-')}" in flag.opts
+        assert flag.default == option.default and flag.help == option.help
+    assert "-f" in flags["format"].opts
+    assert flags["crop"].secondary_opts == ["--no-crop"]
 
 
 def test_skip_existing_leaves_outputs_alone(photos: Path, tmp_path: Path) -> None:

@@ -112,6 +112,32 @@ def test_python_api_returns_image_or_bytes(sample_jpeg: bytes) -> None:
     )
 
 
+def test_options_as_keywords_are_the_same_as_an_options_object(
+    remover: Remover, sample_jpeg: bytes
+) -> None:
+    wanted = CutoutOptions(crop=True, crop_margin="10px", format="webp")
+    by_object = remover.remove_bytes(sample_jpeg, wanted)
+    assert remover.remove_bytes(sample_jpeg, crop=True, crop_margin="10px", format="webp") == (
+        by_object
+    )
+    # Keywords change the given object; the library's remove() takes both the same way.
+    assert (
+        remover.remove_bytes(
+            sample_jpeg, CutoutOptions(crop=True), crop_margin="10px", format="webp"
+        )
+        == by_object
+    )
+    data = clearcutout.remove(
+        sample_jpeg,
+        model="u2netp",
+        options=CutoutOptions(crop=True),
+        crop_margin="10px",
+        format="webp",
+        as_bytes=True,
+    )
+    assert data == by_object.data
+
+
 @pytest.mark.parametrize(
     ("output_format", "pil_format", "mode"),
     [

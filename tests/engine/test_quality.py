@@ -1,7 +1,7 @@
 """Quality regression on the evaluation set: default settings must keep their IoU.
 
-Thresholds from the engine issue; rembg's figures with the same weights on the same
-set are 0.721 (U²-Netp) and 0.782 (U²-Net); ISNet with its reference preprocessing 0.798.
+Each bar is about rembg's figure with the same weights on the same set (README,
+Benchmarks): 0.721 (U²-Netp), 0.782 (U²-Net); ISNet with its reference preprocessing 0.798.
 """
 
 from __future__ import annotations

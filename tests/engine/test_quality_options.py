@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from clearcutout import CutoutOptions, Remover
-from clearcutout.engine.pipeline import encode_png
+from clearcutout.engine.encode import encode_png
 from clearcutout.errors import InvalidOptionError
 from tests.engine.conftest import BALL_CENTRE, SKY_CORNER
 

@@ -361,6 +361,12 @@ def test_source_errors(api: Api, data: dict[str, str], code: str) -> None:
     assert_error(api.client.post(URL, data=data, headers=api.headers), 400, code)
 
 
+def test_a_repeated_image_file_part_is_multiple_sources(api: Api, small_photo: bytes) -> None:
+    files = [("image_file", ("a.jpg", small_photo)), ("image_file", ("b.jpg", small_photo))]
+    response = api.client.post(URL, files=files, headers=api.headers)
+    assert_error(response, 400, "multiple_sources")
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [

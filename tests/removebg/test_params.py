@@ -1,4 +1,5 @@
-"""remove.bg's parameters mapped to engine options, without HTTP or a model."""
+"""remove.bg's parameters mapped to engine options and image sources, without HTTP or a
+model: the service's :func:`parse_request` after the web layer's source reading."""
 
 from __future__ import annotations
 
@@ -6,10 +7,29 @@ import base64
 
 import pytest
 
-from clearcutout.errors import ImageSourceError, InvalidOptionError
-from clearcutout.service.removebg import parse_request
+from clearcutout.errors import FileTooLargeError, ImageSourceError, InvalidOptionError
+from clearcutout.service.removebg import RemoveBgRequest
+from clearcutout.service.removebg import parse_request as parse_service_request
+from clearcutout.web.uploads import RequestBody, UploadedFile, background_source, image_source
 
 FILE = {"image_file": b"jpeg bytes"}
+
+
+def parse_request(fields: dict[str, object], files: dict[str, bytes]) -> RemoveBgRequest:
+    """What the route does with a body's fields and file parts."""
+    body = RequestBody(
+        fields=dict(fields),
+        files={name: UploadedFile(data, "upload") for name, data in files.items()},
+    )
+    image = image_source(body, upload_mb=1, urls=True, bad_base64_code="failed_to_read_image")
+    background = background_source(body)
+    return parse_service_request(
+        body.fields,
+        image_data=image.data,
+        image_url=image.url,
+        background_data=background.data if background else None,
+        background_url=background.url if background else None,
+    )
 
 
 def test_defaults_follow_remove_bg() -> None:
@@ -140,3 +160,27 @@ def test_option_errors(fields: dict[str, object], files: dict[str, bytes], code:
     with pytest.raises(InvalidOptionError) as caught:
         parse_request(fields, {**FILE, **files})
     assert caught.value.code == code
+
+
+def test_base64_may_be_wrapped_and_a_data_url() -> None:
+    encoded = base64.encodebytes(b"x" * 200).decode()  # wrapped at 76 characters
+    assert "\n" in encoded
+    assert parse_request({"image_file_b64": f"data:image/png;base64,{encoded}"}, {}).image_data == (
+        b"x" * 200
+    )
+
+
+def test_base64_over_the_upload_limit_is_file_too_large() -> None:
+    with pytest.raises(FileTooLargeError):
+        parse_request({"image_file_b64": base64.b64encode(b"x" * 1_100_000).decode()}, {})
+
+
+def test_an_api_without_url_sources_does_not_take_image_url() -> None:
+    body = RequestBody(fields={"image_url": "https://example.org/a.jpg"})
+    with pytest.raises(ImageSourceError) as caught:
+        image_source(body, upload_mb=1, urls=False, bad_base64_code="invalid_input")
+    assert caught.value.code == "missing_source"
+    body = RequestBody(fields={"image_file_b64": "%%%"})
+    with pytest.raises(ImageSourceError) as caught:
+        image_source(body, upload_mb=1, urls=False, bad_base64_code="invalid_input")
+    assert caught.value.code == "invalid_input"

@@ -3,19 +3,24 @@
 Knows nothing of HTTP, databases or users.
 """
 
+from clearcutout.engine.encode import EncodedImage
+from clearcutout.engine.geometry import Box
 from clearcutout.engine.models import REGISTRY, Family, ModelSpec, get_spec
-from clearcutout.engine.options import CutoutOptions
+from clearcutout.engine.options import CutoutOptions, OptionChanges
 from clearcutout.engine.pipeline import Cutout, ImageInput, Remover, Timings
 from clearcutout.engine.store import ModelStore
 
 __all__ = [
     "REGISTRY",
+    "Box",
     "Cutout",
     "CutoutOptions",
+    "EncodedImage",
     "Family",
     "ImageInput",
     "ModelSpec",
     "ModelStore",
+    "OptionChanges",
     "Remover",
     "Timings",
     "get_spec",

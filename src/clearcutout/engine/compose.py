@@ -1,140 +1,43 @@
-"""Composition and encoding of a cutout, with remove.bg's option semantics.
+"""Composition of a cutout, with remove.bg's option semantics.
 
 The pipeline hands over the foreground colours and the matte at the working resolution;
-this module turns them into the image a user asked for (crop, scale, position, shadow,
-background colour or photo, matte only) and encodes it (PNG, WebP, JPEG, remove.bg's
-ZIP). It also owns the parsers that give the plain option strings of
-:class:`~clearcutout.engine.options.CutoutOptions` their meaning, so an option is
-validated and interpreted by one piece of code.
+this module turns them into the image a user asked for: crop, scale, position, shadow,
+background colour or photo, or the matte only. What the options' values mean is
+:mod:`clearcutout.engine.options`'; encoding the result is :mod:`clearcutout.engine.encode`'s.
 
-Pure image work: NumPy, OpenCV and Pillow; no I/O, no configuration. Images stay
-``uint8`` except for the per-pixel weights of alpha blending, and nothing is encoded
-with metadata (EXIF, GPS, ICC, XMP): what leaves here is pixels only.
+Pure image work: NumPy and OpenCV, Pillow for the resulting image; no I/O, no
+configuration. Images stay ``uint8`` except for the per-pixel weights of alpha blending.
 """
 
 from __future__ import annotations
 
-import io
-import math
-import re
-import zipfile
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageColor
+from PIL import Image
 
-from clearcutout.engine.options import PREVIEW_PIXELS, CutoutOptions
+from clearcutout.engine.geometry import EMPTY_BOX, Box
+from clearcutout.engine.options import (
+    DEFAULT_SHADOW_OPACITY,
+    CutoutOptions,
+    Position,
+    parse_bg_color,
+    parse_crop_margin,
+    parse_position,
+    parse_scale,
+)
 from clearcutout.errors import InvalidOptionError
 
-__all__ = [
-    "Box",
-    "Composition",
-    "EncodedImage",
-    "Length",
-    "Margins",
-    "compose",
-    "encode",
-    "parse_bg_color",
-    "parse_crop_margin",
-    "parse_position",
-    "parse_roi",
-    "parse_scale",
-    "subject_box",
-    "target_dimensions",
-    "validate_options",
-]
+__all__ = ["Composition", "compose", "subject_box"]
 
-RGBA = tuple[int, int, int, int]
-Position = Literal["original"] | tuple[float, float]
 UInt8Array = NDArray[np.uint8]
 
 #: Matte values at or below this (about 4 % opacity) are noise, not subject: they do
 #: not count for the crop or the reported foreground box.
 SUBJECT_ALPHA_THRESHOLD: Final = 10
-#: remove.bg's limits on ``crop_margin``: 50 % of the subject for a percentage, 500 px
-#: for an absolute value; larger values are clamped, not refused.
-MAX_MARGIN_PERCENT: Final = 50.0
-MAX_MARGIN_PX: Final = 500
-#: ``shadow_opacity`` when none is given (remove.bg's "auto").
-DEFAULT_SHADOW_OPACITY: Final = 50
-
-_SIZE_PIXELS: Final[dict[str, int | None]] = {
-    "preview": PREVIEW_PIXELS,
-    "small": PREVIEW_PIXELS,
-    "regular": PREVIEW_PIXELS,
-    "medium": 1_500_000,
-    "hd": 4_000_000,
-    "full": None,
-    "4k": None,
-    "auto": None,
-    "50MP": None,
-}
-_FORMATS: Final = ("auto", "png", "webp", "jpg", "zip")
-_CHANNELS: Final = ("rgba", "alpha")
-_SHADOW_TYPES: Final = ("none", "drop", "3D", "car", "auto")
-_NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(px|%)?")
-_HEX = re.compile(r"#?([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
-_WHITE: Final = (255, 255, 255)
-_JPEG_QUALITY: Final = 90
-_WEBP_QUALITY: Final = 90
-
-
-def _shown(value: object) -> str:
-    """An option value quoted for an error message, cut short so a message stays a line."""
-    text = str(value)
-    return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
-# -- typed results ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned pixel rectangle; also remove.bg's ``X-Foreground-*`` box."""
-
-    left: int
-    top: int
-    width: int
-    height: int
-
-    @property
-    def right(self) -> int:
-        return self.left + self.width
-
-    @property
-    def bottom(self) -> int:
-        return self.top + self.height
-
-    @property
-    def is_empty(self) -> bool:
-        return self.width <= 0 or self.height <= 0
-
-
-_EMPTY_BOX: Final = Box(0, 0, 0, 0)
-
-
-@dataclass(frozen=True)
-class Length:
-    """A length as a user wrote it: pixels, or a percentage of some reference size."""
-
-    value: float
-    percent: bool
-
-    def resolve(self, reference: float) -> float:
-        return self.value * reference / 100.0 if self.percent else self.value
-
-
-@dataclass(frozen=True)
-class Margins:
-    """Crop margins in pixels, in CSS order."""
-
-    top: int
-    right: int
-    bottom: int
-    left: int
 
 
 @dataclass(frozen=True)
@@ -150,268 +53,6 @@ class Composition:
     has_transparency: bool
 
 
-@dataclass(frozen=True)
-class EncodedImage:
-    """Encoded bytes with their media type and file extension."""
-
-    data: bytes
-    media_type: str
-    extension: str
-
-
-# -- parsers ------------------------------------------------------------------------------
-
-
-def _parse_length(token: str) -> Length | None:
-    match = _NUMBER.fullmatch(token)
-    if match is None:
-        return None
-    return Length(float(match.group(1)), match.group(2) == "%")
-
-
-def _require_str(value: object, name: str, code: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidOptionError(f"{name} must be a string, not {type(value).__name__}.", code=code)
-    return value
-
-
-def parse_bg_color(text: str | None) -> RGBA | None:
-    """``bg_color`` as RGBA: hex (``81d4fa``, ``fff``, 4/8 digits with alpha) or a CSS name.
-
-    ``None`` or an empty string means no colour (a transparent background).
-    """
-    if text is None:
-        return None
-    text = _require_str(text, "bg_color", "invalid_bg_color").strip()
-    if not text:
-        return None
-    hex_match = _HEX.fullmatch(text)
-    if hex_match is not None:
-        digits = hex_match.group(1)
-        if len(digits) <= 4:
-            digits = "".join(digit * 2 for digit in digits)
-        if len(digits) == 6:
-            digits += "ff"
-        red, green, blue, alpha = (int(digits[i : i + 2], 16) for i in range(0, 8, 2))
-        return red, green, blue, alpha
-    name = text.lower()
-    if name in ImageColor.colormap:
-        red, green, blue = ImageColor.getrgb(name)[:3]
-        return red, green, blue, 255
-    raise InvalidOptionError(
-        f"bg_color {_shown(text)} is not a colour; use hex such as 81d4fa, fff or "
-        "81d4fa80 (with alpha), or a CSS colour name such as 'white'.",
-        code="invalid_bg_color",
-    )
-
-
-def _parse_roi_lengths(text: str) -> tuple[Length, Length, Length, Length]:
-    """The four ROI coordinates, checked as far as possible without the image size."""
-    text = _require_str(text, "roi", "invalid_roi")
-    tokens = text.split()
-    lengths = [_parse_length(token) for token in tokens]
-    if len(tokens) != 4 or any(length is None for length in lengths):
-        raise InvalidOptionError(
-            f"roi {_shown(text)} is not a region; give four non-negative coordinates "
-            "'x1 y1 x2 y2' in px or %, such as '0% 0% 100% 100%'.",
-            code="invalid_roi",
-        )
-    x1, y1, x2, y2 = (length for length in lengths if length is not None)
-    if any(length.percent and length.value > 100.0 for length in (x1, y1, x2, y2)):
-        raise InvalidOptionError(
-            f"roi {_shown(text)} reaches outside the image; percentages go up to 100%.",
-            code="roi_exceeds_bounds",
-        )
-    for start, end in ((x1, x2), (y1, y2)):
-        if start.percent == end.percent and end.value <= start.value:
-            raise InvalidOptionError(
-                f"roi {_shown(text)} is empty; x2 must be right of x1 and y2 below y1.",
-                code="roi_region_empty",
-            )
-    return x1, y1, x2, y2
-
-
-def parse_roi(text: str, width: int, height: int) -> Box:
-    """``roi`` (``"x1 y1 x2 y2"``, each px or %) as a box inside a ``width``×``height`` image.
-
-    Coordinates are edges, so ``100%`` is the image's right or bottom edge. A pixel
-    coordinate past the image raises ``roi_exceeds_bounds``; a region with no area once
-    rounded to pixels raises ``roi_region_empty``.
-    """
-    x1, y1, x2, y2 = _parse_roi_lengths(text)
-    left, right = round(x1.resolve(width)), round(x2.resolve(width))
-    top, bottom = round(y1.resolve(height)), round(y2.resolve(height))
-    if right > width or bottom > height:
-        raise InvalidOptionError(
-            f"roi {_shown(text)} reaches outside the {width}×{height} image.",
-            code="roi_exceeds_bounds",
-        )
-    if right <= left or bottom <= top:
-        raise InvalidOptionError(
-            f"roi {_shown(text)} covers no pixel of the {width}×{height} image.",
-            code="roi_region_empty",
-        )
-    return Box(left, top, right - left, bottom - top)
-
-
-def _parse_margin_lengths(text: str) -> tuple[Length, Length, Length, Length]:
-    """``crop_margin`` as four lengths (top, right, bottom, left), before clamping."""
-    text = _require_str(text, "crop_margin", "invalid_crop_margin")
-    tokens = text.split()
-    lengths = [_parse_length(token) for token in tokens]
-    if len(tokens) not in (1, 2, 4) or any(length is None for length in lengths):
-        raise InvalidOptionError(
-            f"crop_margin {_shown(text)} is not a margin; give 1, 2 or 4 non-negative "
-            "values in px or % (CSS order), such as '30px' or '10% 5%'.",
-            code="invalid_crop_margin",
-        )
-    values = [length for length in lengths if length is not None]
-    if len(values) == 1:
-        values *= 4
-    elif len(values) == 2:
-        values *= 2
-    top, right, bottom, left = values
-    return top, right, bottom, left
-
-
-def _clamped_margin(length: Length, subject_size: int) -> int:
-    if length.percent:
-        return round(min(length.value, MAX_MARGIN_PERCENT) * subject_size / 100.0)
-    return round(min(length.value, float(MAX_MARGIN_PX)))
-
-
-def parse_crop_margin(text: str, subject_width: int, subject_height: int) -> Margins:
-    """``crop_margin`` in pixels around a subject of the given size.
-
-    One value applies to every side, two are vertical then horizontal, four are top,
-    right, bottom, left (CSS). A percentage is of the subject's height for top and bottom
-    and of its width for left and right. Each side is clamped to remove.bg's limits: 50 %
-    of the subject for a percentage, 500 px for a pixel value.
-    """
-    top, right, bottom, left = _parse_margin_lengths(text)
-    return Margins(
-        top=_clamped_margin(top, subject_height),
-        right=_clamped_margin(right, subject_width),
-        bottom=_clamped_margin(bottom, subject_height),
-        left=_clamped_margin(left, subject_width),
-    )
-
-
-def parse_scale(text: str) -> float | None:
-    """``scale`` as a fraction of the canvas (``"10%"``–``"100%"``); ``original`` is None."""
-    text = _require_str(text, "scale", "invalid_scale")
-    if text.strip().lower() == "original":
-        return None
-    length = _parse_length(text.strip())
-    if length is None or not length.percent or not 10.0 <= length.value <= 100.0:
-        raise InvalidOptionError(
-            f"scale {_shown(text)} is not accepted; use a percentage from '10%' to "
-            "'100%', or 'original'.",
-            code="invalid_scale",
-        )
-    return length.value / 100.0
-
-
-def parse_position(text: str) -> Position:
-    """``position`` as ``"original"`` or fractions ``(x, y)`` of the free space.
-
-    ``0%`` puts the subject against the left (top) edge, ``100%`` against the right
-    (bottom) edge; ``center`` is ``50% 50%``; one percentage applies to both axes.
-    """
-    text = _require_str(text, "position", "invalid_position")
-    keyword = text.strip().lower()
-    if keyword == "original":
-        return "original"
-    if keyword == "center":
-        return 0.5, 0.5
-    lengths = [_parse_length(token) for token in keyword.split()]
-    fractions = [
-        length.value / 100.0
-        for length in lengths
-        if length is not None and length.percent and length.value <= 100.0
-    ]
-    if len(lengths) not in (1, 2) or len(fractions) != len(lengths):
-        raise InvalidOptionError(
-            f"position {_shown(text)} is not accepted; use 'original', 'center', or one "
-            "or two percentages from '0%' to '100%' (horizontal, vertical).",
-            code="invalid_position",
-        )
-    if len(fractions) == 1:
-        return fractions[0], fractions[0]
-    return fractions[0], fractions[1]
-
-
-def target_dimensions(width: int, height: int, size: str) -> tuple[int, int]:
-    """Output dimensions for remove.bg's ``size``: a pixel budget, aspect kept, never upscaled.
-
-    ``preview``/``small``/``regular`` ≈ 0.25 MP, ``medium`` 1.5 MP, ``hd`` 4 MP;
-    ``full``, ``4k``, ``auto`` and ``50MP`` keep the original size.
-    """
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image dimensions must be positive, not {width}×{height}")
-    if not isinstance(size, str) or size not in _SIZE_PIXELS:
-        raise InvalidOptionError(
-            f"size {_shown(size)} is not accepted; use one of " + ", ".join(_SIZE_PIXELS) + ".",
-            code="invalid_size",
-        )
-    budget = _SIZE_PIXELS[size]
-    if budget is None or width * height <= budget:
-        return width, height
-    factor = math.sqrt(budget / (width * height))
-    # The small epsilon keeps exact fits (1250×800 → 625×400) from flooring one pixel short.
-    return max(1, int(width * factor + 1e-6)), max(1, int(height * factor + 1e-6))
-
-
-def _check_choice(value: object, name: str, choices: tuple[str, ...], code: str) -> None:
-    if value not in choices:
-        raise InvalidOptionError(
-            f"{name} {_shown(value)} is not accepted; use one of " + ", ".join(choices) + ".",
-            code=code,
-        )
-
-
-def _check_bool(value: object, name: str, code: str) -> None:
-    if not isinstance(value, bool):
-        raise InvalidOptionError(f"{name} must be true or false, not {_shown(value)}.", code=code)
-
-
-def validate_options(options: CutoutOptions) -> None:
-    """Parse every option once so a bad value fails when the options are built, not later."""
-    _check_bool(options.refine, "refine", "invalid_refine")
-    _check_bool(
-        options.foreground_estimation, "foreground_estimation", "invalid_foreground_estimation"
-    )
-    _check_bool(options.semitransparency, "semitransparency", "invalid_semitransparency")
-    _check_bool(options.crop, "crop", "invalid_crop")
-    _parse_roi_lengths(options.roi)
-    target_dimensions(1, 1, options.size)
-    _parse_margin_lengths(options.crop_margin)
-    parse_scale(options.scale)
-    parse_position(options.position)
-    parse_bg_color(options.bg_color)
-    _check_choice(options.shadow_type, "shadow_type", _SHADOW_TYPES, "invalid_shadow_type")
-    opacity = options.shadow_opacity
-    if opacity is not None and (
-        isinstance(opacity, bool) or not isinstance(opacity, int) or not 0 <= opacity <= 100
-    ):
-        raise InvalidOptionError(
-            f"shadow_opacity {_shown(opacity)} is not accepted; use a whole number from 0 "
-            "to 100, or leave it out for the default.",
-            code="invalid_shadow_opacity",
-        )
-    _check_choice(options.channels, "channels", _CHANNELS, "invalid_channels")
-    _check_choice(options.format, "format", _FORMATS, "invalid_format")
-    if options.format == "zip" and options.channels == "alpha":
-        raise InvalidOptionError(
-            "format 'zip' holds a colour image and its matte, so it needs channels 'rgba'; "
-            "for the matte alone use format 'png'.",
-            code="invalid_format",
-        )
-
-
-# -- composition --------------------------------------------------------------------------
-
-
 def _u8(array: NDArray[Any]) -> UInt8Array:
     """OpenCV's stubs type every result loosely; these calls return uint8 for uint8 input."""
     return cast("UInt8Array", array)
@@ -422,7 +63,7 @@ def subject_box(alpha: UInt8Array) -> Box:
     _, mask = cv2.threshold(alpha, SUBJECT_ALPHA_THRESHOLD, 255, cv2.THRESH_BINARY)
     left, top, width, height = cv2.boundingRect(mask)
     if width == 0 or height == 0:
-        return _EMPTY_BOX
+        return EMPTY_BOX
     return Box(int(left), int(top), int(width), int(height))
 
 
@@ -450,7 +91,7 @@ def _crop(
     """Cut to the subject plus margins; margins past the image edge are transparent."""
     if box.is_empty:
         # Nothing was found: a 1×1 transparent pixel is a valid image of "nothing".
-        return np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1), np.uint8), _EMPTY_BOX
+        return np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1), np.uint8), EMPTY_BOX
     margins = parse_crop_margin(margin_text, box.width, box.height)
     height, width = alpha.shape
     want_left, want_top = box.left - margins.left, box.top - margins.top
@@ -481,7 +122,7 @@ def _place(
     """
     height, width = alpha.shape
     if box.is_empty:
-        return np.zeros_like(rgb), np.zeros_like(alpha), _EMPTY_BOX
+        return np.zeros_like(rgb), np.zeros_like(alpha), EMPTY_BOX
     subject_rgb = rgb[box.top : box.bottom, box.left : box.right]
     subject_alpha = alpha[box.top : box.bottom, box.left : box.right]
     new_width, new_height = box.width, box.height
@@ -636,90 +277,3 @@ def compose(
         rgb, alpha = colour_rgb, colour_alpha
     rgba = cv2.merge((rgb, alpha))
     return Composition(Image.fromarray(rgba), box, int(alpha.min()) < 255)
-
-
-# -- encoding -----------------------------------------------------------------------------
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """An opaque copy for formats without alpha: RGBA goes onto white, L and RGB stay."""
-    if image.mode != "RGBA":
-        return image
-    flat = Image.new("RGB", image.size, _WHITE)
-    flat.paste(image, mask=image.getchannel("A"))
-    return flat
-
-
-def _bare(image: Image.Image) -> Image.Image:
-    """The image without ``info`` or ``encoderinfo``: Pillow's PNG writer, for one, falls
-    back to ``info["icc_profile"]``, and ``encoderinfo`` set on an image overrides save
-    parameters, so either could carry metadata from a decoded upload into the output."""
-    if not image.info and not getattr(image, "encoderinfo", None):
-        return image
-    bare = image.copy()  # copies pixels and info, never encoderinfo
-    bare.info = {}
-    return bare
-
-
-def _save(image: Image.Image, image_format: str, **params: int) -> bytes:
-    """Encode the bare pixels with explicit parameters only, so no metadata rides along."""
-    buffer = io.BytesIO()
-    _bare(image).save(buffer, format=image_format, **params)
-    return buffer.getvalue()
-
-
-def _png(image: Image.Image) -> bytes:
-    # Level 1: a fraction of the time of the default level for a few percent more bytes.
-    return _save(image, "PNG", compress_level=1)
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    return _save(_flatten(image), "JPEG", quality=_JPEG_QUALITY)
-
-
-def _zip(image: Image.Image) -> bytes:
-    """remove.bg's ZIP: ``color.jpg`` (straight colours) and ``alpha.png`` (the matte)."""
-    if image.mode == "L":
-        raise InvalidOptionError(
-            "format 'zip' needs channels 'rgba'; for the matte alone use format 'png'.",
-            code="invalid_format",
-        )
-    if image.mode == "RGBA":
-        colour, matte = image.convert("RGB"), image.getchannel("A")
-    else:
-        colour, matte = image, Image.new("L", image.size, 255)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in (("color.jpg", _jpeg(colour)), ("alpha.png", _png(matte))):
-            # A fixed timestamp: the archive says nothing about when it was made.
-            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type = zipfile.ZIP_STORED  # already compressed
-            archive.writestr(entry, data)
-    return buffer.getvalue()
-
-
-def encode(composition: Composition, options: CutoutOptions) -> EncodedImage:
-    """Encode as ``options.format``, never with metadata (EXIF, GPS, ICC, XMP).
-
-    ``auto`` is PNG when the result has transparency (and for a matte, which JPEG's
-    artefacts would damage), JPEG otherwise.
-    """
-    image = composition.image
-    image_format = options.format
-    if image_format == "auto":
-        lossless = composition.has_transparency or image.mode == "L"
-        image_format = "png" if lossless else "jpg"
-    if image_format == "png":
-        return EncodedImage(_png(image), "image/png", "png")
-    if image_format == "jpg":
-        return EncodedImage(_jpeg(image), "image/jpeg", "jpg")
-    if image_format == "webp":
-        # method 0 is libwebp's fastest; alpha stays lossless (alpha_quality defaults to 100).
-        data = _save(image, "WEBP", quality=_WEBP_QUALITY, method=0)
-        return EncodedImage(data, "image/webp", "webp")
-    if image_format == "zip":
-        return EncodedImage(_zip(image), "application/zip", "zip")
-    raise InvalidOptionError(
-        f"format {_shown(image_format)} is not accepted; use one of " + ", ".join(_FORMATS) + ".",
-        code="invalid_format",
-    )

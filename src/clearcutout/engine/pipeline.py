@@ -8,12 +8,10 @@ encode.
 
 from __future__ import annotations
 
-import struct
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeAlias
+from typing import TypeAlias, Unpack
 
 import cv2
 import numpy as np
@@ -22,21 +20,14 @@ from PIL import Image
 
 from clearcutout.config import EngineSettings
 from clearcutout.engine.allocator import keep_freed_buffers
-from clearcutout.engine.compose import (
-    Box,
-    Composition,
-    EncodedImage,
-    compose,
-    encode,
-    parse_roi,
-    target_dimensions,
-)
+from clearcutout.engine.compose import Composition, compose
 from clearcutout.engine.decode import DecodedImage, check_pixel_limit, decode_image, decode_pil
+from clearcutout.engine.encode import EncodedImage, encode
+from clearcutout.engine.geometry import Box
 from clearcutout.engine.models import ModelSpec, custom_spec, get_spec
-from clearcutout.engine.options import CutoutOptions
-from clearcutout.engine.parallel import run_stripes
+from clearcutout.engine.options import CutoutOptions, OptionChanges, parse_roi, target_dimensions
 from clearcutout.engine.refine import estimate_foreground, guided_filter
-from clearcutout.engine.session import ModelRunner, available_cores, get_runner
+from clearcutout.engine.session import ModelRunner, get_runner
 from clearcutout.engine.store import ModelStore
 from clearcutout.errors import FileTooLargeError, InvalidOptionError, ModelUnavailableError
 
@@ -84,14 +75,8 @@ class Cutout:
         return self.composition.image.height
 
     def encode(self) -> EncodedImage:
-        image = self.composition.image
-        image_format = self.options.format
-        if image_format == "auto":
-            lossless = self.composition.has_transparency or image.mode == "L"
-            image_format = "png" if lossless else "jpg"
-        if image_format == "png" and image.mode in _PNG_COLOUR_TYPES:
-            return EncodedImage(encode_png(image), "image/png", "png")
-        return encode(self.composition, self.options)
+        """The cutout encoded as ``options.format`` says, without metadata."""
+        return encode(self.composition, self.options.format)
 
 
 class Remover:
@@ -222,9 +207,13 @@ class Remover:
         options: CutoutOptions | None = None,
         *,
         background: ImageInput | None = None,
+        **changes: Unpack[OptionChanges],
     ) -> Cutout:
-        """Cut out the subject of ``image`` as ``options`` say."""
+        """Cut out the subject of ``image`` as ``options`` say, with ``changes`` on top
+        (``remover.process(photo, crop=True)``)."""
         options = options or CutoutOptions()
+        if changes:
+            options = options.replace(**changes)
         started = time.perf_counter()
         decoded = self.decode(image)
         rgb, input_alpha = decoded.rgb, decoded.alpha
@@ -286,9 +275,10 @@ class Remover:
         options: CutoutOptions | None = None,
         *,
         background: ImageInput | None = None,
+        **changes: Unpack[OptionChanges],
     ) -> Image.Image:
         """The cutout as a PIL image (RGBA, RGB on a background, or L for ``channels=alpha``)."""
-        return self.process(image, options, background=background).image
+        return self.process(image, options, background=background, **changes).image
 
     def remove_bytes(
         self,
@@ -296,9 +286,10 @@ class Remover:
         options: CutoutOptions | None = None,
         *,
         background: ImageInput | None = None,
+        **changes: Unpack[OptionChanges],
     ) -> EncodedImage:
         """The cutout encoded as ``options.format`` says (PNG by default)."""
-        return self.process(image, options, background=background).encode()
+        return self.process(image, options, background=background, **changes).encode()
 
 
 #: The zoomed pass is skipped when the subject's box (plus margin) covers more than this
@@ -377,87 +368,4 @@ def _decode_array(array: NDArray[np.uint8], *, max_pixels: int) -> DecodedImage:
     raise InvalidOptionError(
         f"A NumPy image must be H×W, H×W×3 (RGB) or H×W×4 (RGBA), not {array.shape}.",
         code="invalid_file_type",
-    )
-
-
-# -- PNG, written in parallel ---------------------------------------------------------------
-#
-# Encoding dominated end-to-end time beside the model (12 MP RGBA: 2.3 s with Pillow at
-# level 1 on two busy cores, against ~1 s here). Each stripe of rows is "Up"-filtered
-# and deflated on its own thread (zlib releases the GIL), as pigz does: raw deflate
-# streams ended by a sync flush concatenate into one valid stream, and the stripes'
-# Adler-32 sums combine into the stream's. Only IHDR, IDAT and IEND are written, so no
-# metadata can ride along. zlib-ng at level 2 deflates about twice as fast as zlib at
-# level 1 and writes 7-12 % smaller files (measured on 2 and 12 MP cutouts); the standard
-# zlib stands in where no zlib-ng wheel exists.
-
-try:
-    from zlib_ng import zlib_ng as _deflate
-
-    _DEFLATE_LEVEL = 2
-except ImportError:  # pragma: no cover - platforms without a zlib-ng wheel
-    _deflate = zlib  # type: ignore[assignment,misc,unused-ignore]
-    _DEFLATE_LEVEL = 1
-
-_PNG_COLOUR_TYPES = {"L": (0, 1), "RGB": (2, 3), "RGBA": (6, 4)}
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_ADLER_BASE = 65521
-#: Below this many bytes a single stripe is quicker than handing work to threads.
-_PNG_PARALLEL_BYTES = 1 << 20
-
-
-def _adler32_combine(first: int, second: int, second_length: int) -> int:
-    """Adler-32 of A+B from those of A and B (zlib's ``adler32_combine``)."""
-    remainder = second_length % _ADLER_BASE
-    sum1 = first & 0xFFFF
-    sum2 = (remainder * sum1) % _ADLER_BASE
-    sum1 = (sum1 + (second & 0xFFFF) + _ADLER_BASE - 1) % _ADLER_BASE
-    sum2 = (sum2 + (first >> 16) + (second >> 16) + _ADLER_BASE - remainder) % _ADLER_BASE
-    return sum1 | (sum2 << 16)
-
-
-def _deflate_stripe(
-    rows: NDArray[np.uint8], start: int, stop: int, last: bool
-) -> tuple[bytes, int, int]:
-    """Filter rows ``start:stop`` with PNG's "Up" filter; raw deflate, Adler-32, length."""
-    filtered = np.empty((stop - start, rows.shape[1] + 1), dtype=np.uint8)
-    filtered[:, 0] = 2  # filter type Up: each byte minus the one above it
-    if start == 0:
-        filtered[0, 1:] = rows[0]
-        np.subtract(rows[1:stop], rows[: stop - 1], out=filtered[1:, 1:])
-    else:
-        np.subtract(rows[start:stop], rows[start - 1 : stop - 1], out=filtered[:, 1:])
-    raw = filtered.data.cast("B")
-    compressor = _deflate.compressobj(_DEFLATE_LEVEL, _deflate.DEFLATED, -15, 9)
-    end = _deflate.Z_FINISH if last else _deflate.Z_SYNC_FLUSH
-    body = compressor.compress(raw) + compressor.flush(end)
-    return body, _deflate.adler32(raw), len(raw)
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data))
-        + kind
-        + data
-        + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
-    )
-
-
-def encode_png(image: Image.Image) -> bytes:
-    """An L, RGB or RGBA image as PNG (fast deflate), stripes compressed in parallel."""
-    colour_type, channels = _PNG_COLOUR_TYPES[image.mode]
-    pixels = np.asarray(image, dtype=np.uint8)
-    height, width = pixels.shape[:2]
-    rows = pixels.reshape(height, width * channels)
-    stripes = 1 if rows.nbytes < _PNG_PARALLEL_BYTES else min(height, 2 * available_cores())
-    parts = run_stripes(
-        lambda start, stop: _deflate_stripe(rows, start, stop, stop == height), height, stripes
-    )
-    adler = 1
-    for _, part_adler, length in parts:
-        adler = _adler32_combine(adler, part_adler, length)
-    stream = b"".join([b"\x78\x01", *(body for body, _, _ in parts), struct.pack(">I", adler)])
-    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    return b"".join(
-        [_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", stream), _chunk(b"IEND", b"")]
     )

@@ -12,7 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 
 from clearcutout.db.models import Job, User
 from clearcutout.engine import CutoutOptions
-from clearcutout.engine.compose import Box, Composition, EncodedImage, compose, encode
+from clearcutout.engine.compose import Composition, compose
+from clearcutout.engine.encode import EncodedImage, encode
+from clearcutout.engine.geometry import Box
 from clearcutout.errors import (
     JobExpiredError,
     JobNotReadyError,
@@ -228,11 +230,13 @@ def result(
 ) -> ProcessedImage:
     """The finished cutout, re-encoded as asked (default: the job's own options)."""
     job, png = stored_result(ctx, user, job_id)
-    stored_options = CutoutOptions.from_dict(job.options)
-    options = CutoutOptions(
-        format=cast(Any, image_format or stored_options.format),
-        bg_color=bg_color if bg_color is not None else stored_options.bg_color,
-        channels=stored_options.channels,
+    stored = CutoutOptions.from_dict(job.options)
+    options = CutoutOptions.from_dict(
+        {
+            "format": image_format or stored.format,
+            "bg_color": bg_color if bg_color is not None else stored.bg_color,
+            "channels": stored.channels,
+        }
     )
     with Image.open(io.BytesIO(png)) as image:
         image.load()
@@ -245,7 +249,7 @@ def result(
                 np.ascontiguousarray(rgba[:, :, 3]),
                 options,
             )
-    encoded = encode(composition, options)
+    encoded = encode(composition, options.format)
     return ProcessedImage(
         image=encoded,
         width=composition.image.width,

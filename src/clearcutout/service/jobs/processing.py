@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from clearcutout.db.models import Job
 from clearcutout.engine import CutoutOptions, Remover
-from clearcutout.engine.compose import Box, encode
+from clearcutout.engine.geometry import Box
 from clearcutout.errors import ClearCutoutError, InputError
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
@@ -98,7 +98,7 @@ def produce_result(remover: Remover, job: ClaimedJob) -> JobOutput:
     options = job.options.replace(format="png", bg_color=None)
     cutout = remover.process(job.original, options)
     started = time.perf_counter()
-    png = encode(cutout.composition, options).data
+    png = cutout.encode().data
     timings = cutout.timings
     return JobOutput(
         png=png,

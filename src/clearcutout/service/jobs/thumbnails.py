@@ -12,7 +12,7 @@ import io
 from PIL import Image
 
 from clearcutout.db.models import User
-from clearcutout.engine.compose import EncodedImage
+from clearcutout.engine.encode import EncodedImage
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.jobs.history import stored_result
 

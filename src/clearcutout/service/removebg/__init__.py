@@ -1,10 +1,12 @@
 """The remove.bg-compatible API, minus HTTP: parameters, admission, credits, processing.
 
-remove.bg's ``POST /v1.0/removebg`` takes its parameters by name (see the README,
-"remove.bg-compatible API"); :func:`parse_request` turns them, as a form or JSON object
-carries them, into a :class:`RemoveBgRequest` with our
-:class:`~clearcutout.engine.options.CutoutOptions`. Differences from the library's
-defaults follow remove.bg: ``size`` defaults to ``preview`` and ``format`` to ``auto``.
+remove.bg's ``POST /v1.0/removebg`` takes its parameters by name (README, "remove.bg-
+compatible API"); :func:`parse_request` turns them, as a form or JSON object carries
+them, into a :class:`RemoveBgRequest` with our
+:class:`~clearcutout.engine.options.CutoutOptions`, read in remove.bg's dialect
+(:func:`~clearcutout.engine.options.options_from_fields`): ``size`` defaults to
+``preview``, ``format`` to ``auto``, and per-type shadows follow the requested ``type``.
+The web layer finds the image sources in the body (:mod:`clearcutout.web.uploads`).
 
 Admission (:func:`admit`) authenticates the ``X-Api-Key`` and takes a slot in a sliding
 one-minute rate-limit window; credits (:func:`ensure_credits`, :func:`charge`) are a
@@ -19,11 +21,8 @@ stored — only the anonymous daily usage counter is incremented.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -35,16 +34,12 @@ from sqlalchemy import delete, func, select
 
 from clearcutout.config import Settings
 from clearcutout.db.models import ThrottleEvent
-from clearcutout.engine import CutoutOptions
-from clearcutout.engine.compose import Box
+from clearcutout.engine import Box, CutoutOptions
+from clearcutout.engine.options import options_from_fields, parse_text
 from clearcutout.errors import (
     ApiKeyError,
     AuthenticationError,
-    ImageSourceError,
     InsufficientCreditsError,
-    InvalidOptionError,
-    MissingSourceError,
-    MultipleSourcesError,
     NoForegroundError,
     PermissionDeniedError,
     RateLimit,
@@ -88,14 +83,6 @@ PREVIEW_SIZES: Final = frozenset({"preview", "small", "regular"})
 PREVIEW_CREDITS: Final = 0.25
 FULL_CREDITS: Final = 1.0
 
-_SIZES: Final = {
-    size.lower(): size
-    for size in ("auto", "preview", "full", "small", "regular", "medium", "hd", "4k", "50MP")
-}
-_SHADOW_TYPES: Final = {"none": "none", "drop": "drop", "3d": "3D", "car": "car", "auto": "auto"}
-_PER_TYPE = re.compile(r"(shadow_type|shadow_opacity)\[([A-Za-z_]+)\]")
-_TRUE: Final = frozenset({"true", "1", "yes", "on"})
-_FALSE: Final = frozenset({"false", "0", "no", "off"})
 _WINDOW: Final = timedelta(minutes=1)
 # Throttle-table actions (at most 32 characters).
 _RATE_KEY: Final = "removebg.rate.key"
@@ -135,214 +122,27 @@ class RemoveBgRequest:
         return PREVIEW_CREDITS if self.options.size in PREVIEW_SIZES else FULL_CREDITS
 
 
-def _present(value: object) -> bool:
-    return value is not None and value != "" and value != b""
-
-
-def _text(name: str, value: object, code: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InvalidOptionError(f"{name} must be a string.", code=code)
-    return str(value).strip()
-
-
-def _boolean(name: str, value: object, code: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = _text(name, value, code).lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InvalidOptionError(f"{name} must be true or false, not {text[:20]!r}.", code=code)
-
-
-def _shadow_type(value: object) -> str:
-    text = _text("shadow_type", value, "invalid_shadow_type").lower()
-    if text not in _SHADOW_TYPES:
-        raise InvalidOptionError(
-            f"shadow_type {text[:20]!r} is not accepted; use car, 3D, drop, none or auto.",
-            code="invalid_shadow_type",
-        )
-    return _SHADOW_TYPES[text]
-
-
-def _shadow_opacity(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    else:
-        text = _text("shadow_opacity", value, "invalid_shadow_opacity").lower()
-        if text == "auto":
-            return None
-        if not text.isdigit():
-            raise InvalidOptionError(
-                f"shadow_opacity {text[:20]!r} is not accepted; use 0 to 100 or auto.",
-                code="invalid_shadow_opacity",
-            )
-        number = int(text)
-    if not 0 <= number <= 100:
-        raise InvalidOptionError(
-            f"shadow_opacity {number} is not accepted; use 0 to 100 or auto.",
-            code="invalid_shadow_opacity",
-        )
-    return number
-
-
-def _per_type(fields: Mapping[str, object], name: str) -> dict[str, object]:
-    """``shadow_type[person]=drop`` (forms) or ``{"shadow_type": {"person": "drop"}}`` (JSON)."""
-    found: dict[str, object] = {}
-    nested = fields.get(name)
-    if isinstance(nested, dict):
-        found.update({str(key).lower(): value for key, value in nested.items()})
-    for key, value in fields.items():
-        match = _PER_TYPE.fullmatch(key)
-        if match is not None and match.group(1) == name:
-            found[match.group(2).lower()] = value
-    return found
-
-
-def _shadow(fields: Mapping[str, object], types: tuple[str, ...]) -> tuple[str, int | None]:
-    """``shadow_type`` and ``shadow_opacity``; a per-type value for one of ``types`` wins."""
-    generic_type = fields.get("shadow_type")
-    if isinstance(generic_type, dict):
-        generic_type = None
-    add_shadow = fields.get("add_shadow")
-    if _present(generic_type) and _present(add_shadow):
-        raise InvalidOptionError(
-            "Give shadow_type or the deprecated add_shadow, not both.",
-            code="multiple_shadow_params",
-        )
-    shadow_type = "none"
-    if _present(generic_type):
-        shadow_type = _shadow_type(generic_type)
-    elif _present(add_shadow) and _boolean("add_shadow", add_shadow, "invalid_add_shadow"):
-        shadow_type = "auto"
-    generic_opacity = fields.get("shadow_opacity")
-    opacity = None
-    if _present(generic_opacity) and not isinstance(generic_opacity, dict):
-        opacity = _shadow_opacity(generic_opacity)
-    per_type_shadow = _per_type(fields, "shadow_type")
-    per_type_opacity = _per_type(fields, "shadow_opacity")
-    for candidate in types:
-        if _present(per_type_shadow.get(candidate)):
-            shadow_type = _shadow_type(per_type_shadow[candidate])
-            break
-    for candidate in types:
-        if _present(per_type_opacity.get(candidate)):
-            opacity = _shadow_opacity(per_type_opacity[candidate])
-            break
-    return shadow_type, opacity
-
-
-def _b64(name: str, value: object, code: str) -> bytes:
-    if not isinstance(value, str):
-        raise ImageSourceError(f"{name} must be a base64 string.", code=code)
-    text = value.strip()
-    if text.startswith("data:") and "," in text:
-        text = text.split(",", 1)[1]
-    try:
-        return base64.b64decode(re.sub(r"\s+", "", text), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageSourceError(f"{name} is not valid base64.", code=code) from exc
-
-
-def _image_source(
-    fields: Mapping[str, object], files: Mapping[str, bytes]
-) -> tuple[bytes | None, str | None]:
-    given = [
-        name
-        for name in ("image_file", "image_file_b64", "image_url")
-        if _present(files.get(name)) or _present(fields.get(name)) or name in files
-    ]
-    if not given:
-        raise MissingSourceError(
-            "No image given: send image_file (multipart), image_file_b64 or image_url."
-        )
-    if len(given) > 1:
-        raise MultipleSourcesError(
-            "Give exactly one of image_file, image_file_b64 and image_url, not "
-            + " and ".join(given)
-            + "."
-        )
-    [name] = given
-    if name == "image_file":
-        if "image_file" not in files:
-            raise MissingSourceError(
-                "image_file must be a file part of a multipart/form-data body; in JSON or "
-                "form-urlencoded bodies send image_file_b64."
-            )
-        return files["image_file"], None
-    if name == "image_file_b64":
-        return _b64("image_file_b64", fields["image_file_b64"], "failed_to_read_image"), None
-    return None, _text("image_url", fields["image_url"], "invalid_image_url")
-
-
-def _background_source(
-    fields: Mapping[str, object], files: Mapping[str, bytes]
-) -> tuple[str | None, bytes | None, str | None]:
-    """``(bg_color, background image bytes, background image URL)``, at most one set."""
-    given = [
-        name
-        for name in ("bg_color", "bg_image_url", "bg_image_file")
-        if _present(files.get(name)) or _present(fields.get(name)) or name in files
-    ]
-    if len(given) > 1:
-        raise InvalidOptionError(
-            "Give at most one of bg_color, bg_image_url and bg_image_file.",
-            code="multiple_bg_sources",
-        )
-    if "bg_image_file" in given:
-        if "bg_image_file" not in files:
-            raise InvalidOptionError(
-                "bg_image_file must be a file part of a multipart/form-data body.",
-                code="invalid_bg_image_url",
-            )
-        return None, files["bg_image_file"], None
-    if "bg_image_url" in given:
-        return None, None, _text("bg_image_url", fields["bg_image_url"], "invalid_bg_image_url")
-    if "bg_color" in given:
-        return _text("bg_color", fields["bg_color"], "invalid_bg_color"), None, None
-    return None, None, None
-
-
-def _option(fields: Mapping[str, object], name: str, default: str, code: str) -> str:
-    value = fields.get(name)
-    return _text(name, value, code) if _present(value) else default
-
-
-def parse_request(fields: Mapping[str, object], files: Mapping[str, bytes]) -> RemoveBgRequest:
-    """remove.bg's parameters (form or JSON fields, multipart files) as a request.
+def parse_request(
+    fields: Mapping[str, object],
+    *,
+    image_data: bytes | None = None,
+    image_url: str | None = None,
+    background_data: bytes | None = None,
+    background_url: str | None = None,
+) -> RemoveBgRequest:
+    """remove.bg's parameters (form or JSON fields) and the image sources the web layer
+    found in the body, as one request.
 
     Unknown parameters are ignored, as remove.bg's clients send some we do not know.
-    Raises :class:`ImageSourceError` or :class:`InvalidOptionError` with remove.bg's codes.
+    Raises :class:`~clearcutout.errors.InvalidOptionError` with remove.bg's codes.
     """
-    image_data, image_url = _image_source(fields, files)
-    bg_color, background_data, background_url = _background_source(fields, files)
-    requested_type = _option(fields, "type", "auto", "invalid_type").lower()
-    types = (requested_type, UNKNOWN_TYPE) if requested_type in TYPES else (UNKNOWN_TYPE,)
-    shadow_type, shadow_opacity = _shadow(fields, types)
-    size = _option(fields, "size", "preview", "invalid_size")
-    options = CutoutOptions(
-        size=_SIZES.get(size.lower(), size),
-        format=_option(fields, "format", "auto", "invalid_format").lower(),  # type: ignore[arg-type]
-        roi=_option(fields, "roi", "0% 0% 100% 100%", "invalid_roi"),
-        crop=_boolean("crop", fields.get("crop"), "invalid_crop")
-        if _present(fields.get("crop"))
-        else False,
-        crop_margin=_option(fields, "crop_margin", "0", "invalid_crop_margin"),
-        scale=_option(fields, "scale", "original", "invalid_scale"),
-        position=_option(fields, "position", "original", "invalid_position"),
-        channels=_option(fields, "channels", "rgba", "invalid_channels").lower(),  # type: ignore[arg-type]
-        bg_color=bg_color,
-        shadow_type=shadow_type,  # type: ignore[arg-type]
-        shadow_opacity=shadow_opacity,
-        semitransparency=_boolean(
-            "semitransparency", fields.get("semitransparency"), "invalid_semitransparency"
-        )
-        if _present(fields.get("semitransparency"))
-        else True,
-    )
+    given_type = fields.get("type")
+    requested_type = "auto"
+    if given_type is not None and given_type != "":
+        requested_type = parse_text("type", given_type).lower()
+    shadow_keys = (requested_type, UNKNOWN_TYPE) if requested_type in TYPES else (UNKNOWN_TYPE,)
     return RemoveBgRequest(
-        options=options,
+        options=options_from_fields(fields, dialect="removebg", shadow_keys=shadow_keys),
         requested_type=requested_type,
         image_data=image_data,
         image_url=image_url,

@@ -1,57 +1,45 @@
 """Image jobs API (``/api/v1/jobs``): thin routes over ``service.jobs``.
 
 Authenticated by ``X-Api-Key`` (scope ``images``) or the browser session (with the
-``X-CSRF-Token`` header on state-changing requests). Uploads are read into memory with
-the size limit enforced while reading, never spooled to a temporary file: no plaintext
-image byte reaches the disk.
+``X-CSRF-Token`` header on state-changing requests). Bodies are read by
+:mod:`clearcutout.web.uploads` (into memory, the size limit enforced while reading, never
+spooled to a temporary file: no plaintext image byte reaches the disk); options by
+:mod:`clearcutout.engine.options`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import dataclasses
-import json
-from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
-from urllib.parse import parse_qsl
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from clearcutout.db.models import User
 from clearcutout.engine import CutoutOptions
-from clearcutout.errors import (
-    ClearCutoutError,
-    FileTooLargeError,
-    InputError,
-    InvalidOptionError,
-    MissingSourceError,
-    MultipleSourcesError,
-    UnknownParameterError,
+from clearcutout.engine.options import (
+    OPTION_NAMES,
+    options_from_fields,
+    options_schema,
+    parse_bool,
+    parse_text,
 )
+from clearcutout.errors import ClearCutoutError, UnknownParameterError
 from clearcutout.service import jobs
+from clearcutout.web import uploads
 from clearcutout.web.boundary import api_principal, runtime, unit_of_work
 from clearcutout.workers import Executor
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
-_OPTION_FIELDS = {field.name: field for field in dataclasses.fields(CutoutOptions)}
-_BOOL_OPTIONS = frozenset(
-    name for name, field in _OPTION_FIELDS.items() if isinstance(field.default, bool)
-)
-_INT_OPTIONS = frozenset({"shadow_opacity"})
-_CONTROL_FIELDS = frozenset({"model", "store"})
-_IGNORED_FIELDS = frozenset({"csrf_token"})
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-# Multipart framing and the other fields, on top of the image itself.
-_FORM_OVERHEAD = 256 * 1024
+#: Fields besides the options: the image, the model and ``store``, the name of a base64
+#: image, and the browser form's CSRF field (checked from the header, ignored here).
+_SOURCE_FIELDS: Final = frozenset({"image_file", "image_file_b64"})
+_CONTROL_FIELDS: Final = frozenset({"model", "store", "filename"})
+_IGNORED_FIELDS: Final = frozenset({"csrf_token"})
 
 
 class ErrorOut(BaseModel):
@@ -108,165 +96,38 @@ class JobListOut(BaseModel):
 # -- parsing --------------------------------------------------------------------------------
 
 
-class _InMemoryMultiPartParser(MultiPartParser):
-    """Starlette's parser, with file parts kept in memory (the body is already capped)."""
-
-    spool_max_size = 1 << 40
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise FileTooLargeError(_too_large(request))
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise FileTooLargeError(_too_large(request))
-    return bytes(body)
-
-
-def _too_large(request: Request) -> str:
-    return f"The upload is over the limit of {runtime(request).settings.max_upload_mb:g} MB."
-
-
-@dataclasses.dataclass
-class _Upload:
+@dataclass(frozen=True)
+class _JobRequest:
     data: bytes
     filename: str | None
-    fields: dict[str, Any]
+    options: CutoutOptions
+    model: str | None
+    store: bool
 
 
-async def _parse_upload(request: Request) -> _Upload:
-    settings = runtime(request).settings
-    image_limit = int(settings.max_upload_mb * 1024 * 1024)
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        # Base64 is 4/3 of the bytes.
-        body = await _read_body(request, image_limit * 4 // 3 + _FORM_OVERHEAD)
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise InputError("The request body is not valid JSON.") from exc
-        if not isinstance(payload, dict):
-            raise InputError("The request body must be a JSON object.")
-        fields = dict(payload)
-        decoded = _decode_b64(fields.pop("image_file_b64", None))
-        if "image_file" in fields:
-            raise InputError("In JSON, send the image as image_file_b64 (base64).")
-        if decoded is None:
-            raise MissingSourceError("Send the image as image_file_b64.")
-        return _Upload(data=decoded, filename=_opt_str(fields.pop("filename", None)), fields=fields)
-    if content_type.startswith("multipart/form-data"):
-        body = await _read_body(request, image_limit + _FORM_OVERHEAD)
-
-        async def stream() -> AsyncGenerator[bytes, None]:
-            yield body
-
-        parser = _InMemoryMultiPartParser(
-            request.headers, stream(), max_files=2, max_fields=64, max_part_size=64 * 1024
-        )
-        try:
-            form = await parser.parse()
-        except MultiPartException as exc:
-            raise InputError(f"The multipart body is malformed: {exc.message}") from exc
-        fields = {}
-        data: bytes | None = None
-        filename: str | None = None
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                if name != "image_file":
-                    raise UnknownParameterError(f"Unexpected file field {name!r}.")
-                if data is not None:
-                    raise MultipleSourcesError("Send one image_file per job.")
-                data, filename = await value.read(), value.filename
-                await value.close()
-            elif name == "image_file":
-                raise InputError("image_file must be a file part.")
-            else:
-                fields[name] = value
-        return _form_upload(request, data, filename, fields)
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        body = await _read_body(request, image_limit * 4 // 3 + _FORM_OVERHEAD)
-        try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise InputError("The form body is malformed.") from exc
-        return _form_upload(request, None, None, dict(pairs))
-    raise InputError("Send multipart/form-data (image_file) or application/json (image_file_b64).")
-
-
-def _form_upload(
-    request: Request, data: bytes | None, filename: str | None, fields: dict[str, Any]
-) -> _Upload:
-    b64 = _decode_b64(fields.pop("image_file_b64", None))
-    if data is not None and b64 is not None:
-        raise MultipleSourcesError("Send either image_file or image_file_b64, not both.")
-    data = data if data is not None else b64
-    if data is None:
-        raise MissingSourceError("Send the image as the multipart file image_file.")
-    if len(data) > int(runtime(request).settings.max_upload_mb * 1024 * 1024):
-        raise FileTooLargeError(_too_large(request))
-    return _Upload(data=data, filename=filename, fields=fields)
-
-
-def _decode_b64(value: object) -> bytes | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InputError("image_file_b64 must be a base64 string.")
-    if value.startswith("data:") and "," in value:
-        value = value.split(",", 1)[1]
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InputError("image_file_b64 is not valid base64.") from exc
-
-
-def _opt_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _parse_bool(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InvalidOptionError(f"{name} must be true or false.", code=f"invalid_{name}")
-
-
-def _parse_options(fields: dict[str, Any]) -> tuple[CutoutOptions, str | None, bool]:
-    """The engine options, the model and ``store`` from the request's fields."""
-    values: dict[str, Any] = {}
-    model: str | None = None
-    store = True
-    for name, raw in fields.items():
-        if name in _IGNORED_FIELDS:
-            continue
-        if name == "model":
-            model = str(raw).strip() or None if raw is not None else None
-        elif name == "store":
-            store = _parse_bool("store", raw)
-        elif name not in _OPTION_FIELDS:
+async def _parse_job(request: Request) -> _JobRequest:
+    """The image, the engine options, the model and ``store`` from the request's body."""
+    upload_mb = runtime(request).settings.max_upload_mb
+    body = await uploads.read_body(request, upload_mb=upload_mb, images=1)
+    for name in body.files:
+        if name != "image_file":
+            raise UnknownParameterError(f"Unexpected file field {name!r}.")
+    image = uploads.image_source(
+        body, upload_mb=upload_mb, urls=False, bad_base64_code="invalid_input"
+    )
+    assert image.data is not None  # no URL source here
+    for name in body.fields:
+        if name not in OPTION_NAMES | _SOURCE_FIELDS | _CONTROL_FIELDS | _IGNORED_FIELDS:
             raise UnknownParameterError(f"Unknown parameter {name!r}.")
-        elif raw is None or raw == "":
-            continue
-        elif name in _BOOL_OPTIONS:
-            values[name] = _parse_bool(name, raw)
-        elif name in _INT_OPTIONS:
-            try:
-                values[name] = int(raw)
-            except (TypeError, ValueError) as exc:
-                raise InvalidOptionError(
-                    f"{name} must be a whole number.", code=f"invalid_{name}"
-                ) from exc
-        else:
-            values[name] = raw if isinstance(raw, str) else str(raw)
-    return CutoutOptions(**values), model, store
+    model = body.fields.get("model")
+    store = body.fields.get("store")
+    return _JobRequest(
+        data=image.data,
+        filename=image.filename,
+        options=options_from_fields(body.fields),
+        model=(parse_text("model", model) if model is not None else "") or None,
+        store=parse_bool("store", store) if store is not None else True,
+    )
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -346,11 +207,7 @@ def _executor(request: Request) -> Executor:
 
 # -- routes ---------------------------------------------------------------------------------
 
-_OPTION_PROPERTIES: dict[str, Any] = {
-    name: {"type": "boolean"} if name in _BOOL_OPTIONS else {"type": "string"}
-    for name in _OPTION_FIELDS
-}
-_OPTION_PROPERTIES["shadow_opacity"] = {"type": "integer", "minimum": 0, "maximum": 100}
+_OPTION_PROPERTIES: Final = options_schema()
 _CONTROL_PROPERTIES: dict[str, Any] = {
     "model": {"type": "string", "description": "Model name (default: the server's)."},
     "store": {
@@ -407,12 +264,11 @@ _CREATE_BODY: dict[str, Any] = {
 async def create_job(request: Request) -> Response:
     """Queue a cutout of an uploaded image (multipart ``image_file`` or JSON base64)."""
     user = await run_in_threadpool(_authenticate, request)
-    upload = await _parse_upload(request)
-    options, model, store = _parse_options(upload.fields)
-    if not store:
-        processed = await run_in_threadpool(_process_now, request, user, upload, options, model)
+    job = await _parse_job(request)
+    if not job.store:
+        processed = await run_in_threadpool(_process_now, request, user, job)
         return _image_response(processed, filename="cutout")
-    info = await run_in_threadpool(_submit, request, user, upload, options, model)
+    info = await run_in_threadpool(_submit, request, user, job)
     # After the commit, never before: a worker must find the row.
     _executor(request).notify(info.id)
     urls = _urls(info.id)
@@ -435,20 +291,16 @@ def _authenticate(request: Request) -> User:
         return api_principal(ctx, request, scope="images").user
 
 
-def _submit(
-    request: Request, user: User, upload: _Upload, options: CutoutOptions, model: str | None
-) -> jobs.JobInfo:
+def _submit(request: Request, user: User, job: _JobRequest) -> jobs.JobInfo:
     with unit_of_work(request) as ctx:
         return jobs.submit(
-            ctx, user, upload.data, options, model=model, original_name=upload.filename
+            ctx, user, job.data, job.options, model=job.model, original_name=job.filename
         )
 
 
-def _process_now(
-    request: Request, user: User, upload: _Upload, options: CutoutOptions, model: str | None
-) -> jobs.ProcessedImage:
+def _process_now(request: Request, user: User, job: _JobRequest) -> jobs.ProcessedImage:
     with unit_of_work(request) as ctx:
-        return jobs.process_ephemeral(ctx, user, upload.data, options, model=model)
+        return jobs.process_ephemeral(ctx, user, job.data, job.options, model=job.model)
 
 
 @router.get("", response_model=JobListOut)

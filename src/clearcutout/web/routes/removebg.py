@@ -5,134 +5,81 @@ names and defaults, same bodies (multipart, JSON, form-urlencoded), same headers
 error shape and status codes (400, 402, 403, 429). Authentication is ``X-Api-Key``
 only. Processing is synchronous and ephemeral: nothing about the image is stored.
 
-The route reads the body itself (capped, kept in memory: no spooled temporary file can
-hold an image) and leaves the rest to :mod:`clearcutout.service.removebg`; each step
-runs in its own unit of work so a counted request stays counted when a later step fails.
+The body is read by :mod:`clearcutout.web.uploads` (capped, kept in memory: no spooled
+temporary file can hold an image); the rest is :mod:`clearcutout.service.removebg`'s.
+Each step runs in its own unit of work so a counted request stays counted when a later
+step fails.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import time
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
+from clearcutout.engine.options import options_schema
 from clearcutout.errors import (
     AuthenticationError,
     ClearCutoutError,
-    FileTooLargeError,
     InputError,
-    InvalidBodyError,
     PermissionDeniedError,
     ThrottledError,
 )
 from clearcutout.service import removebg
+from clearcutout.web import uploads
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.errors import error_body
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg compatible"])
 
-_OVERHEAD: Final = 256 * 1024  # form fields and multipart framing besides the images
-_MAX_FIELDS: Final = 64
+#: remove.bg answers bad input with 400 whatever our own status for it (413 for a file
+#: too large, …), 402 for credits, 403 for authentication and 429 for the rate limit
+#: (README, "remove.bg-compatible API"); the first class that matches wins.
+_STATUSES: Final[dict[type[ClearCutoutError], int]] = {
+    ThrottledError: 429,
+    removebg.InsufficientCreditsError: 402,
+    AuthenticationError: 403,
+    PermissionDeniedError: 403,
+    removebg.ApiKeyError: 403,
+    InputError: 400,
+}
 
 
-class _MemoryMultiPartParser(MultiPartParser):
-    """Starlette's parser with file parts kept in memory (the body is capped already)."""
+def _status(error: ClearCutoutError) -> int:
+    """The status remove.bg gives ``error``; ours where remove.bg has none."""
+    return next(
+        (status for kind, status in _STATUSES.items() if isinstance(error, kind)),
+        error.http_status,
+    )
 
-    spool_max_size = 1 << 40
 
-
-@dataclass
+@dataclass(frozen=True)
 class _Body:
-    fields: dict[str, object] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
+    """The body as read before authentication; a reading error is reported after it."""
+
+    body: uploads.RequestBody
     error: ClearCutoutError | None = None
 
 
-def _too_large(limit_mb: float) -> FileTooLargeError:
-    error = FileTooLargeError(f"The request is larger than the upload limit of {limit_mb:g} MB.")
-    error.http_status = 400
-    return error
-
-
-async def _read(request: Request, limit: int, limit_mb: float) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit_mb)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit_mb)
-    return bytes(body)
-
-
-async def _parse_body(request: Request) -> _Body:
-    """Fields and files of any of remove.bg's three body kinds."""
-    settings = runtime(request).settings
-    image_limit = int(settings.max_upload_mb * 1024 * 1024)
-    b64_limit = image_limit * 4 // 3 + 4
-    content_type = request.headers.get("content-type", "").lower()
-    parsed = _Body()
-    if content_type.startswith("multipart/form-data"):
-        # An image and a background image, either as a file or as base64 text.
-        body = await _read(request, 2 * b64_limit + _OVERHEAD, settings.max_upload_mb)
-
-        async def stream() -> AsyncGenerator[bytes, None]:
-            yield body
-
-        parser = _MemoryMultiPartParser(
-            request.headers,
-            stream(),
-            max_files=4,
-            max_fields=_MAX_FIELDS,
-            max_part_size=b64_limit + 1024,
-        )
-        try:
-            form = await parser.parse()
-        except MultiPartException as exc:
-            raise InvalidBodyError(f"The multipart body is malformed: {exc.message}") from exc
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read()
-                await value.close()
-                if len(data) > image_limit:
-                    raise _too_large(settings.max_upload_mb)
-                parsed.files.setdefault(name, data)
-            else:
-                parsed.fields.setdefault(name, value)
-        return parsed
-    body = await _read(request, b64_limit + _OVERHEAD, settings.max_upload_mb)
-    if content_type.startswith("application/json"):
-        try:
-            payload = json.loads(body) if body.strip() else {}
-        except ValueError as exc:
-            raise InvalidBodyError("The request body is not valid JSON.") from exc
-        if not isinstance(payload, dict):
-            raise InvalidBodyError("The request body must be a JSON object.")
-        parsed.fields.update(payload)
-        return parsed
-    if content_type.startswith("application/x-www-form-urlencoded") or not body:
-        try:
-            pairs = parse_qsl(
-                body.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_FIELDS
-            )
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise InvalidBodyError("The form body is malformed.") from exc
-        for name, value in pairs:
-            parsed.fields.setdefault(name, value)
-        return parsed
-    raise InvalidBodyError(
-        "Send multipart/form-data, application/json or application/x-www-form-urlencoded."
+def _parse(request: Request, body: uploads.RequestBody) -> removebg.RemoveBgRequest:
+    image = uploads.image_source(
+        body,
+        upload_mb=runtime(request).settings.max_upload_mb,
+        urls=True,
+        bad_base64_code="failed_to_read_image",
+    )
+    background = uploads.background_source(body)
+    return removebg.parse_request(
+        body.fields,
+        image_data=image.data,
+        image_url=image.url,
+        background_data=background.data if background else None,
+        background_url=background.url if background else None,
     )
 
 
@@ -147,19 +94,6 @@ def _rate_headers(rate: removebg.RateLimit | None) -> dict[str, str]:
         "X-RateLimit-Remaining": str(rate.remaining),
         "X-RateLimit-Reset": str(rate.reset),
     }
-
-
-def _status(error: ClearCutoutError) -> int:
-    """remove.bg's statuses: 400 bad input, 402 credits, 403 authentication, 429 rate."""
-    if isinstance(error, ThrottledError):
-        return 429
-    if isinstance(error, removebg.InsufficientCreditsError):
-        return 402
-    if isinstance(error, AuthenticationError | PermissionDeniedError | removebg.ApiKeyError):
-        return 403
-    if isinstance(error, InputError):
-        return 400
-    return error.http_status
 
 
 def _error_response(error: ClearCutoutError, rate: removebg.RateLimit | None) -> Response:
@@ -211,7 +145,7 @@ def _wants_json(request: Request) -> bool:
 # -- the synchronous part (runs in the thread pool) ----------------------------------------
 
 
-def _remove_background(request: Request, body: _Body) -> Response:
+def _remove_background(request: Request, read: _Body) -> Response:
     settings = runtime(request).settings
     rate: removebg.RateLimit | None = None
     try:
@@ -220,9 +154,9 @@ def _remove_background(request: Request, body: _Body) -> Response:
                 ctx, api_key=request.headers.get("x-api-key"), client_ip=client_ip(request)
             )
         rate = admission.rate
-        if body.error is not None:
-            raise body.error
-        parsed = removebg.parse_request(body.fields, body.files)
+        if read.error is not None:
+            raise read.error
+        parsed = _parse(request, read.body)
         with unit_of_work(request) as ctx:
             removebg.ensure_credits(ctx, admission.user_id, parsed.credits)
         started = time.perf_counter()
@@ -252,34 +186,22 @@ def _remove_background(request: Request, body: _Body) -> Response:
     return _result_response(result, admission.rate, as_json=_wants_json(request))
 
 
+_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "image_file": {"type": "string", "format": "binary"},
+        "image_file_b64": {"type": "string"},
+        "image_url": {"type": "string"},
+        "type": {"type": "string", "default": "auto"},
+        "bg_image_url": {"type": "string"},
+        "bg_image_file": {"type": "string", "format": "binary"},
+        **options_schema("removebg"),
+    },
+}
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "content": {
-            media_type: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "image_file": {"type": "string", "format": "binary"},
-                        "image_file_b64": {"type": "string"},
-                        "image_url": {"type": "string"},
-                        "size": {"type": "string", "default": "preview"},
-                        "type": {"type": "string", "default": "auto"},
-                        "format": {"type": "string", "default": "auto"},
-                        "roi": {"type": "string"},
-                        "crop": {"type": "boolean"},
-                        "crop_margin": {"type": "string"},
-                        "scale": {"type": "string"},
-                        "position": {"type": "string"},
-                        "channels": {"type": "string", "default": "rgba"},
-                        "bg_color": {"type": "string"},
-                        "bg_image_url": {"type": "string"},
-                        "bg_image_file": {"type": "string", "format": "binary"},
-                        "shadow_type": {"type": "string"},
-                        "shadow_opacity": {"type": "string"},
-                        "semitransparency": {"type": "boolean"},
-                    },
-                }
-            }
+            media_type: {"schema": _BODY_SCHEMA}
             for media_type in (
                 "multipart/form-data",
                 "application/json",
@@ -293,12 +215,13 @@ _BODY_DOC: dict[str, Any] = {
 @router.post("/removebg", response_class=Response, openapi_extra=_BODY_DOC)
 async def remove_background(request: Request) -> Response:
     """Remove the background of one image, as remove.bg's API does (nothing is stored)."""
+    settings = runtime(request).settings
     try:
-        body = await _parse_body(request)
+        read = _Body(await uploads.read_body(request, upload_mb=settings.max_upload_mb, images=2))
     except ClearCutoutError as exc:
         # Authentication and the rate limit come first; the body error is reported after.
-        body = _Body(error=exc)
-    return await run_in_threadpool(_remove_background, request, body)
+        read = _Body(uploads.RequestBody(), error=exc)
+    return await run_in_threadpool(_remove_background, request, read)
 
 
 def _account(request: Request) -> Response:

@@ -1,5 +1,5 @@
 """Operator commands of the web service, added to the ``clearcutout`` command by
-``clearcutout.cli`` through :func:`register`.
+:func:`register`.
 
     clearcutout serve [--host H] [--port P] [--tls-cert C --tls-key K]
     clearcutout db upgrade
@@ -23,16 +23,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from clearcutout.cli.console import one_line_errors, stderr, stdout
 from clearcutout.config import get_settings
-from clearcutout.errors import ClearCutoutError
 
 if TYPE_CHECKING:
     from clearcutout.service.context import ServiceContext
@@ -41,26 +39,10 @@ if TYPE_CHECKING:
 # `clearcutout remove` registers these commands too, and importing it all up front cost
 # every cutout run 0.7 s and ~50 MiB of memory.
 
-console = Console()
-errors = Console(stderr=True)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _one_line_errors(function: Callable[P, R]) -> Callable[P, R]:
-    @wraps(function)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return function(*args, **kwargs)
-        except ClearCutoutError as exc:
-            errors.print(f"[red]Error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
 
 @contextmanager
 def _unit_of_work() -> Iterator[ServiceContext]:
+    """The one place the CLI opens the database: a checked engine and one unit of work."""
     from clearcutout.service.runtime import Runtime
 
     with Runtime.from_settings(get_settings()) as runtime, runtime.unit_of_work() as ctx:
@@ -90,8 +72,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s", force=True)
     scheme = "https" if tls_cert else "http"
     shown_host = f"[{host}]" if ":" in host else host
-    console.print(f"ClearCutout is running at {scheme}://{shown_host}:{port}/  (Ctrl+C stops)")
-    console.print(f"Data directory: {settings.data_dir}")
+    stdout.print(f"ClearCutout is running at {scheme}://{shown_host}:{port}/  (Ctrl+C stops)")
+    stdout.print(f"Data directory: {settings.data_dir}")
     uvicorn.Server(config).run()
 
 
@@ -105,7 +87,7 @@ def db_upgrade() -> None:
         upgrade(engine)
     finally:
         engine.dispose()
-    console.print("Database is up to date.")
+    stdout.print("Database is up to date.")
 
 
 def users_create(
@@ -128,7 +110,7 @@ def users_create(
             ctx, email=email, name=name, password=password, region=region
         )
         user_id = user.id
-    console.print(f"Created account {user_id}.")
+    stdout.print(f"Created account {user_id}.")
 
 
 def users_list() -> None:
@@ -149,15 +131,15 @@ def users_list() -> None:
         )
         for profile in profiles
     ]
-    if not console.is_terminal:
+    if not stdout.is_terminal:
         # Piped: tab-separated lines for scripts, never wrapped.
         for row in (columns, *rows):
-            console.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
+            stdout.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
         return
     table = Table(*columns)
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    stdout.print(table)
 
 
 def apikeys_create(
@@ -177,31 +159,31 @@ def apikeys_create(
             ctx, user, label=label, scopes=scope or list(apikeys.SCOPES)
         )
     # Only the key on stdout, so scripts can capture it.
-    console.print(raw, highlight=False, soft_wrap=True)
+    stdout.print(raw, highlight=False, soft_wrap=True)
 
 
 def users_grant_staff(
     email: Annotated[str, typer.Argument(help="Email address of the account.")],
 ) -> None:
     """Give an account the staff role (privacy requests, account look-up; all logged)."""
-    from clearcutout.service import staff
-
-    with _unit_of_work() as ctx:
-        user = staff.set_staff(ctx, email=email, is_staff=True)
-        user_id = user.id
-    console.print(f"Account {user_id} is now staff.")
+    user_id = _set_staff(email, is_staff=True)
+    stdout.print(f"Account {user_id} is now staff.")
 
 
 def users_revoke_staff(
     email: Annotated[str, typer.Argument(help="Email address of the account.")],
 ) -> None:
     """Take the staff role away."""
+    user_id = _set_staff(email, is_staff=False)
+    stdout.print(f"Account {user_id} is no longer staff.")
+
+
+def _set_staff(email: str, *, is_staff: bool) -> str:
     from clearcutout.service import staff
 
     with _unit_of_work() as ctx:
-        user = staff.set_staff(ctx, email=email, is_staff=False)
-        user_id = user.id
-    console.print(f"Account {user_id} is no longer staff.")
+        user = staff.set_staff(ctx, email=email, is_staff=is_staff)
+        return user.id
 
 
 def _translations(values: list[str] | None) -> dict[str, str]:
@@ -248,7 +230,7 @@ def policy_publish(
         notified = len(ctx.outbox.messages)
         version = published.version
     kind = "significant" if significant else "minor"
-    console.print(f"Published policy version {version} ({kind}); {notified} users notified.")
+    stdout.print(f"Published policy version {version} ({kind}); {notified} users notified.")
 
 
 def mail_announce(
@@ -268,7 +250,7 @@ def mail_announce(
     ]
     with _unit_of_work() as ctx:
         count = emailprefs.announce(ctx, category=category, subject=subject, paragraphs=paragraphs)
-    console.print(f"Sent to {count} subscribers.")
+    stdout.print(f"Sent to {count} subscribers.")
 
 
 def retention_sweep() -> None:
@@ -278,11 +260,11 @@ def retention_sweep() -> None:
 
     with Runtime.from_settings(get_settings()) as runtime:
         report = sweep_retention(runtime)
-    console.print(f"Jobs expired: {report.jobs_expired}")
-    console.print(f"Objects deleted: {report.objects_deleted}")
-    console.print(f"Data exports deleted: {report.exports_deleted}")
+    stdout.print(f"Jobs expired: {report.jobs_expired}")
+    stdout.print(f"Objects deleted: {report.objects_deleted}")
+    stdout.print(f"Data exports deleted: {report.exports_deleted}")
     if report.failures:
-        errors.print(f"Failures (retried by the next sweep): {report.failures}")
+        stderr.print(f"Failures (retried by the next sweep): {report.failures}")
         raise typer.Exit(1)
 
 
@@ -292,35 +274,37 @@ def storage_init() -> None:
 
     rules = install_expiry_rules(get_settings())
     if not rules:
-        console.print("No s3:// region: nothing to set up (file:// storage needs none).")
+        stdout.print("No s3:// region: nothing to set up (file:// storage needs none).")
     for rule in rules:
-        console.print(f"{rule.region}: {rule.store} expires objects after {rule.days} days")
+        stdout.print(f"{rule.region}: {rule.store} expires objects after {rule.days} days")
+
+
+#: The command groups: name, help, and each command's name and function.
+_GROUPS: Final[tuple[tuple[str, str, dict[str, Callable[..., None]]], ...]] = (
+    ("db", "Database commands.", {"upgrade": db_upgrade}),
+    (
+        "users",
+        "Manage accounts.",
+        {
+            "create": users_create,
+            "list": users_list,
+            "grant-staff": users_grant_staff,
+            "revoke-staff": users_revoke_staff,
+        },
+    ),
+    ("apikeys", "Manage API keys.", {"create": apikeys_create}),
+    ("policy", "Privacy-policy versions.", {"publish": policy_publish}),
+    ("mail", "Emails to users.", {"announce": mail_announce}),
+    ("retention", "Automatic deletion of images.", {"sweep": retention_sweep}),
+    ("storage", "Object storage.", {"init": storage_init}),
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the service commands to the ``clearcutout`` command."""
-    app.command("serve")(_one_line_errors(serve))
-    db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
-    db_app.command("upgrade")(_one_line_errors(db_upgrade))
-    app.add_typer(db_app, name="db")
-    users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
-    users_app.command("create")(_one_line_errors(users_create))
-    users_app.command("list")(_one_line_errors(users_list))
-    users_app.command("grant-staff")(_one_line_errors(users_grant_staff))
-    users_app.command("revoke-staff")(_one_line_errors(users_revoke_staff))
-    app.add_typer(users_app, name="users")
-    keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-    keys_app.command("create")(_one_line_errors(apikeys_create))
-    app.add_typer(keys_app, name="apikeys")
-    policy_app = typer.Typer(help="Privacy-policy versions.", no_args_is_help=True)
-    policy_app.command("publish")(_one_line_errors(policy_publish))
-    app.add_typer(policy_app, name="policy")
-    mail_app = typer.Typer(help="Emails to users.", no_args_is_help=True)
-    mail_app.command("announce")(_one_line_errors(mail_announce))
-    app.add_typer(mail_app, name="mail")
-    retention_app = typer.Typer(help="Automatic deletion of images.", no_args_is_help=True)
-    retention_app.command("sweep")(_one_line_errors(retention_sweep))
-    app.add_typer(retention_app, name="retention")
-    storage_app = typer.Typer(help="Object storage.", no_args_is_help=True)
-    storage_app.command("init")(_one_line_errors(storage_init))
-    app.add_typer(storage_app, name="storage")
+    app.command("serve")(one_line_errors(serve))
+    for group_name, help_text, commands in _GROUPS:
+        group = typer.Typer(help=help_text, no_args_is_help=True)
+        for name, command in commands.items():
+            group.command(name)(one_line_errors(command))
+        app.add_typer(group, name=group_name)

@@ -1,85 +1,86 @@
-"""The ``clearcutout`` command: cut out images, manage models, run the service.
+"""``clearcutout remove`` and ``clearcutout demo``: the engine from the command line.
 
-Every error a user can cause prints one readable line on stderr and exits non-zero;
-never a traceback (``--debug`` shows one for bug reports).
+``remove`` has one flag per cutout option, made from the options' own description
+(:data:`~clearcutout.engine.options.OPTION_FIELDS`): name, type, default and help are
+written once, in :mod:`clearcutout.engine.options`.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
-import importlib.util
-import logging
+import inspect
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
-from rich.table import Table
 
+from clearcutout.cli.console import fail, print_error, state, stderr, stdout
 from clearcutout.config import get_settings
 from clearcutout.engine import CutoutOptions, Remover
-from clearcutout.engine.models import REGISTRY
-from clearcutout.engine.options import Channels, OutputFormat, ShadowType, Size
+from clearcutout.engine.options import OPTION_FIELDS, OPTION_NAMES, OutputFormat
 from clearcutout.engine.session import available_cores
-from clearcutout.engine.store import ModelStore
 from clearcutout.errors import ClearCutoutError
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".avif"}
 )
 
-app = typer.Typer(
-    name="clearcutout",
-    help="Privacy-first AI background removal.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-models_app = typer.Typer(help="List and fetch models.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
 
-stdout = Console()
-stderr = Console(stderr=True)
-_debug = False
+class _WithOptionFlags:
+    """``command`` with one flag per cutout option, handed to it as ``options``.
 
+    Typer reads a command's parameters from its signature: this one is ``command``'s own
+    (without ``options``) followed by the options' flags.
+    """
 
-def fail(message: str, *, code: int = 1) -> NoReturn:
-    """Print one readable error line and exit."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    def __init__(self, command: Callable[..., None]) -> None:
+        functools.update_wrapper(self, command)
+        self._command = command
+        own = inspect.signature(command, eval_str=True)
+        kept = [parameter for parameter in own.parameters.values() if parameter.name != "options"]
+        self.__signature__ = own.replace(parameters=[*kept, *_option_flags()])
 
-
-@app.callback()
-def _main_options(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks (for bug reports).")] = False,
-) -> None:
-    global _debug
-    _debug = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    def __call__(self, **values: Any) -> None:
+        chosen = {name: values.pop(name) for name in OPTION_NAMES}
+        try:
+            options = CutoutOptions(**chosen)
+        except ClearCutoutError as exc:
+            fail(exc.message)
+        self._command(**values, options=options)
 
 
-# -- remove -----------------------------------------------------------------------------------
+def _option_flags() -> list[inspect.Parameter]:
+    """A keyword parameter per option: ``--crop/--no-crop``, ``--crop-margin TEXT``, …"""
+    flags = []
+    for option in OPTION_FIELDS:
+        names = (f"--{option.name.replace('_', '-')}", option.short_flag)
+        low, high = option.bounds or (None, None)
+        info = typer.Option(
+            *(names if option.short_flag else ()), help=option.help, min=low, max=high
+        )
+        flags.append(
+            inspect.Parameter(
+                option.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=option.default,
+                annotation=Annotated[option.annotation, info],
+            )
+        )
+    return flags
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,11 @@ def _plan(inputs: list[str], output: Path | None, extension: str) -> list[_Task]
 
 
 def _extension_for(output_format: OutputFormat) -> str:
-    return {"auto": "png", "png": "png", "webp": "webp", "jpg": "jpg", "zip": "zip"}[output_format]
+    """The file name extension before the first image is encoded (``auto`` names PNG)."""
+    return "png" if output_format == "auto" else output_format
 
 
-@app.command()
-def remove(
+def _remove(
     inputs: Annotated[
         list[str],
         typer.Argument(help="Image files, folders (searched recursively), globs, or - for stdin."),
@@ -158,39 +159,9 @@ def remove(
     model_family: Annotated[
         str, typer.Option(help="Family of --model-path: u2net, isnet, birefnet, bria.")
     ] = "u2net",
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="png, webp, jpg, zip or auto.")
-    ] = "png",
-    channels: Annotated[Channels, typer.Option(help="rgba, or alpha for the matte only.")] = "rgba",
-    size: Annotated[Size, typer.Option(help="preview (≈0.25 MP), full, auto, …")] = "full",
-    bg_color: Annotated[
-        str | None, typer.Option(help="Background colour: hex (with alpha) or a name.")
-    ] = None,
     bg_image: Annotated[
         Path | None, typer.Option(help="Background photo, scaled to fill, centred.")
     ] = None,
-    crop: Annotated[bool, typer.Option(help="Crop to the subject.")] = False,
-    crop_margin: Annotated[str, typer.Option(help="Margin around the crop: px or %.")] = "0",
-    scale: Annotated[str, typer.Option(help="Subject size: 10%–100% or original.")] = "original",
-    position: Annotated[str, typer.Option(help="original, center, or x% [y%].")] = "original",
-    roi: Annotated[
-        str, typer.Option(help="Region of interest 'x1 y1 x2 y2' (px or %).")
-    ] = "0% 0% 100% 100%",
-    shadow_type: Annotated[ShadowType, typer.Option(help="none or drop.")] = "none",
-    shadow_opacity: Annotated[
-        int | None, typer.Option(help="Shadow opacity 0–100.", min=0, max=100)
-    ] = None,
-    refine: Annotated[bool, typer.Option(help="Edge refinement.")] = True,
-    foreground_estimation: Annotated[
-        bool, typer.Option(help="Remove background colour bleeding at edges (slower).")
-    ] = False,
-    semitransparency: Annotated[bool, typer.Option(help="Keep soft edges.")] = True,
-    flip_average: Annotated[
-        bool, typer.Option(help="Average with the mirrored photo's matte (2× inference).")
-    ] = False,
-    zoom_pass: Annotated[
-        bool, typer.Option(help="Second pass zoomed on a small subject (up to 2× inference).")
-    ] = False,
     jobs: Annotated[
         int,
         typer.Option(
@@ -200,27 +171,11 @@ def remove(
     skip_existing: Annotated[
         bool, typer.Option(help="Skip inputs whose output already exists.")
     ] = False,
+    *,
+    options: CutoutOptions,
 ) -> None:
     """Remove the background of images."""
     try:
-        options = CutoutOptions(
-            refine=refine,
-            foreground_estimation=foreground_estimation,
-            semitransparency=semitransparency,
-            flip_average=flip_average,
-            zoom_pass=zoom_pass,
-            roi=roi,
-            size=size,
-            crop=crop,
-            crop_margin=crop_margin,
-            scale=scale,
-            position=position,
-            bg_color=bg_color,
-            shadow_type=shadow_type,
-            shadow_opacity=shadow_opacity,
-            channels=channels,
-            format=output_format,
-        )
         background = bg_image.read_bytes() if bg_image is not None else None
         settings = get_settings()
         if jobs > 1 and settings.inference_threads == 0:
@@ -240,7 +195,7 @@ def remove(
         fail(exc.message)
     except OSError as exc:
         fail(f"{exc.filename}: {exc.strerror}")
-    tasks = _plan(inputs, output, _extension_for(output_format))
+    tasks = _plan(inputs, output, _extension_for(options.format))
     if skip_existing:
         skipped = [t for t in tasks if t.target is not None and t.target.exists()]
         tasks = [t for t in tasks if t not in skipped]
@@ -271,9 +226,11 @@ def remove(
         raise typer.Exit(1)
 
 
-def _run_batch(tasks: list[_Task], run_one: object, *, jobs: int) -> int:
+remove = _WithOptionFlags(_remove)
+
+
+def _run_batch(tasks: list[_Task], run_one: Callable[[_Task], None], *, jobs: int) -> int:
     """Run every task; report each failure on one line; return how many failed."""
-    assert callable(run_one)
     failures = 0
     lock = threading.Lock()
     show_progress = len(tasks) > 1 or tasks[0].target is not None
@@ -287,12 +244,10 @@ def _run_batch(tasks: list[_Task], run_one: object, *, jobs: int) -> int:
         elif isinstance(exc, OSError):
             message = exc.strerror or str(exc)
         else:
-            if _debug:
+            if state.debug:
                 raise exc
             message = f"unexpected error ({type(exc).__name__}: {exc})"
-        stderr.print(
-            f"[bold red]error:[/] {task.label}: {message}", highlight=False, soft_wrap=True
-        )
+        print_error(f"{task.label}: {message}")
 
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -314,70 +269,6 @@ def _run_batch(tasks: list[_Task], run_one: object, *, jobs: int) -> int:
     return failures
 
 
-# -- models -----------------------------------------------------------------------------------
-
-
-def _store() -> ModelStore:
-    settings = get_settings()
-    return ModelStore(
-        settings.models_dir,
-        allow_download=settings.allow_model_download,
-        timeout_s=settings.model_fetch_timeout_s,
-    )
-
-
-@models_app.command("list")
-def models_list() -> None:
-    """Every model: name, size, licence, whether it is cached."""
-    store = _store()
-    table = Table(title=f"Models (cache: {store.directory})")
-    for column in ("name", "size", "cached", "licence", "description"):
-        table.add_column(column)
-    for entry in store.models():
-        table.add_row(
-            entry.spec.name,
-            f"{entry.size_bytes / 1e6:,.0f} MB",
-            "yes" if entry.cached else "no",
-            entry.spec.licence,
-            entry.spec.description,
-        )
-    stdout.print(table)
-
-
-@models_app.command("pull")
-def models_pull(
-    name: Annotated[str, typer.Argument(help="Model name, e.g. u2net.")],
-) -> None:
-    """Fetch a model into the cache and verify its checksum."""
-    if name not in REGISTRY:
-        fail(f"Unknown model {name!r}; choose one of: {', '.join(sorted(REGISTRY))}.")
-    store = _store()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=stderr, transient=False) as progress:
-        task: TaskID = progress.add_task(f"{name}: checking cache", total=None)
-
-        def on_progress(done: int, total: int | None, phase: str) -> None:
-            progress.update(task, completed=done, total=total, description=f"{name}: {phase}")
-
-        try:
-            path = store.ensure(name, progress=on_progress)
-        except ClearCutoutError as exc:
-            progress.stop()
-            fail(exc.message)
-        progress.update(task, description=f"{name}: ready")
-    stdout.print(f"{name}: {path}")
-
-
-# -- demo (make run until the web app serves) ---------------------------------------------------
-
-
-@app.command()
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("out/demo"),
     model: Annotated[str | None, typer.Option()] = None,
@@ -390,7 +281,7 @@ def demo(
     source.write_bytes(sample_photo())
     try:
         remover = Remover(model, settings=get_settings()).load()
-        cutout = remover.process(source.read_bytes(), CutoutOptions(crop=False))
+        cutout = remover.process(source.read_bytes())
     except ClearCutoutError as exc:
         fail(exc.message)
     target = output / "sample.cutout.png"
@@ -401,30 +292,3 @@ def demo(
         f"(subject at x={box.left} y={box.top}, {box.width}×{box.height} px; "
         f"{cutout.timings.total * 1000:.0f} ms)"
     )
-
-
-def _register_service_commands() -> None:
-    if importlib.util.find_spec("clearcutout.cli_service") is not None:
-        from clearcutout.cli_service import (  # type: ignore[import-not-found,unused-ignore]
-            register,
-        )
-
-        register(app)
-
-
-_register_service_commands()
-
-
-def main() -> None:
-    try:
-        app()
-    except ClearCutoutError as exc:
-        if _debug:
-            raise
-        fail(exc.message)
-    except KeyboardInterrupt:
-        fail("interrupted", code=130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,264 @@
+"""The cutout options: each one's name, type, default, help text and validation.
+
+:class:`CutoutOptions` holds every option as the plain, JSON-safe value a user gives
+(``"10%"``, ``"fff"``, ``"0% 0% 100% 100%"``) so a job can store it as is. It is
+validated when built, by the same parsers (:mod:`.values`) that give the values their
+meaning at composition time. :data:`OPTION_FIELDS` describes the fields for the surfaces
+derived from them: the CLI's flags, request parsing and the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypedDict, Unpack, get_args, get_origin, get_type_hints
+
+from clearcutout.engine.options.values import (
+    DEFAULT_ROI,
+    DEFAULT_SHADOW_OPACITY,
+    parse_bg_color,
+    parse_margin_lengths,
+    parse_position,
+    parse_roi_lengths,
+    parse_scale,
+    shown,
+)
+from clearcutout.errors import InvalidOptionError
+
+OutputFormat = Literal["auto", "png", "webp", "jpg", "zip"]
+Channels = Literal["rgba", "alpha"]
+Size = Literal["auto", "preview", "full", "small", "regular", "medium", "hd", "4k", "50MP"]
+ShadowType = Literal["none", "drop", "3D", "car", "auto"]
+
+SHADOW_OPACITY_RANGE: Final = (0, 100)
+
+
+def _about(
+    help: str,
+    *,
+    removebg: bool = True,
+    removebg_default: object = dataclasses.MISSING,
+    short_flag: str | None = None,
+) -> dict[str, object]:
+    """A field's metadata: what the CLI, request parsing and the OpenAPI schema show."""
+    about: dict[str, object] = {"help": help, "removebg": removebg, "short_flag": short_flag}
+    if removebg_default is not dataclasses.MISSING:
+        about["removebg_default"] = removebg_default
+    return about
+
+
+@dataclass(frozen=True)
+class CutoutOptions:
+    """Everything that shapes a cutout besides the input image and the model.
+
+    Defaults are the library's (full size, PNG); remove.bg's endpoint defaults to
+    ``size=preview`` and ``format=auto`` and does not take the four matte options.
+    """
+
+    # -- the matte
+    refine: bool = field(
+        default=True,
+        metadata=_about(
+            "Edge refinement at full resolution (guided filter, the photo as guide).",
+            removebg=False,
+        ),
+    )
+    foreground_estimation: bool = field(
+        default=False,
+        metadata=_about(
+            "Remove background colour bleeding into edge pixels (slower).", removebg=False
+        ),
+    )
+    semitransparency: bool = field(
+        default=True,
+        metadata=_about("Keep soft, partly transparent edges; false snaps the matte to 0/1."),
+    )
+    flip_average: bool = field(
+        default=False,
+        metadata=_about("Average with the mirrored photo's matte (2× inference).", removebg=False),
+    )
+    zoom_pass: bool = field(
+        default=False,
+        metadata=_about(
+            "Second pass zoomed on a small subject (up to 2× inference).", removebg=False
+        ),
+    )
+    roi: str = field(
+        default=DEFAULT_ROI,
+        metadata=_about("Region of interest 'x1 y1 x2 y2' (px or %); outside is background."),
+    )
+    # -- geometry of the result
+    size: Size = field(
+        default="full",
+        metadata=_about(
+            "Output size: preview (≈0.25 MP), medium (1.5 MP), hd (4 MP), full, …; never upscaled.",
+            removebg_default="preview",
+        ),
+    )
+    crop: bool = field(default=False, metadata=_about("Crop to the subject."))
+    crop_margin: str = field(
+        default="0", metadata=_about("Margin around the crop: 1, 2 or 4 values in px or %.")
+    )
+    scale: str = field(
+        default="original", metadata=_about("Subject size: 10%–100% of the canvas, or original.")
+    )
+    position: str = field(
+        default="original",
+        metadata=_about("Subject position: original, center, or 'x% y%' (one value: both)."),
+    )
+    # -- what is behind the subject
+    bg_color: str | None = field(
+        default=None,
+        metadata=_about("Background colour: hex (81d4fa, fff, 81d4fa80 with alpha) or a CSS name."),
+    )
+    shadow_type: ShadowType = field(
+        default="none", metadata=_about("Shadow: none, or drop (car, 3D, auto: drop).")
+    )
+    shadow_opacity: int | None = field(
+        default=None, metadata=_about(f"Shadow opacity 0–100 (default {DEFAULT_SHADOW_OPACITY}).")
+    )
+    # -- encoding
+    channels: Channels = field(
+        default="rgba", metadata=_about("rgba, or alpha for the matte only.")
+    )
+    format: OutputFormat = field(
+        default="png",
+        metadata=_about(
+            "png, webp, jpg, zip (colour JPEG + alpha PNG) or auto (PNG if transparent, "
+            "else JPEG).",
+            removebg_default="auto",
+            short_flag="-f",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def replace(self, **changes: Unpack[OptionChanges]) -> CutoutOptions:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> CutoutOptions:
+        """Options from stored plain values; unknown keys (from older versions) are ignored."""
+        return cls(**{name: values[name] for name in OPTION_NAMES if name in values})
+
+
+class OptionChanges(TypedDict, total=False):
+    """:class:`CutoutOptions`' fields as keyword arguments (``remove(photo, crop=True)``);
+    a test keeps the two in step."""
+
+    refine: bool
+    foreground_estimation: bool
+    semitransparency: bool
+    flip_average: bool
+    zoom_pass: bool
+    roi: str
+    size: Size
+    crop: bool
+    crop_margin: str
+    scale: str
+    position: str
+    bg_color: str | None
+    shadow_type: ShadowType
+    shadow_opacity: int | None
+    channels: Channels
+    format: OutputFormat
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One option as the CLI, the request parsers and the OpenAPI schema see it."""
+
+    name: str
+    annotation: Any
+    default: Any
+    removebg_default: Any
+    help: str
+    removebg: bool
+    short_flag: str | None
+    choices: tuple[str, ...]
+    bounds: tuple[int, int] | None
+
+
+def _fields() -> tuple[OptionField, ...]:
+    hints = get_type_hints(CutoutOptions)
+    found = []
+    for spec in dataclasses.fields(CutoutOptions):
+        annotation = hints[spec.name]
+        found.append(
+            OptionField(
+                name=spec.name,
+                annotation=annotation,
+                default=spec.default,
+                removebg_default=spec.metadata.get("removebg_default", spec.default),
+                help=spec.metadata["help"],
+                removebg=spec.metadata["removebg"],
+                short_flag=spec.metadata["short_flag"],
+                choices=get_args(annotation) if get_origin(annotation) is Literal else (),
+                bounds=SHADOW_OPACITY_RANGE if spec.name == "shadow_opacity" else None,
+            )
+        )
+    return tuple(found)
+
+
+OPTION_FIELDS: Final = _fields()
+OPTION_NAMES: Final = frozenset(option.name for option in OPTION_FIELDS)
+FIELDS_BY_NAME: Final = {option.name: option for option in OPTION_FIELDS}
+
+
+# -- validation ---------------------------------------------------------------------------
+
+
+def check_choice(name: str, value: object) -> None:
+    choices = FIELDS_BY_NAME[name].choices
+    if value not in choices:
+        raise InvalidOptionError(
+            f"{name} {shown(value)} is not accepted; use one of " + ", ".join(choices) + ".",
+            code=f"invalid_{name}",
+        )
+
+
+def check_shadow_opacity(value: object) -> None:
+    low, high = SHADOW_OPACITY_RANGE
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+    ):
+        raise shadow_opacity_error(value)
+
+
+def shadow_opacity_error(value: object) -> InvalidOptionError:
+    low, high = SHADOW_OPACITY_RANGE
+    return InvalidOptionError(
+        f"shadow_opacity {shown(value)} is not accepted; use a whole number from {low} "
+        f"to {high}, or leave it out (remove.bg: auto) for the default.",
+        code="invalid_shadow_opacity",
+    )
+
+
+def validate(options: CutoutOptions) -> None:
+    """Parse every option once so a bad value fails when the options are built, not later."""
+    for option in OPTION_FIELDS:
+        value = getattr(options, option.name)
+        if option.annotation is bool and not isinstance(value, bool):
+            raise InvalidOptionError(
+                f"{option.name} must be true or false, not {shown(value)}.",
+                code=f"invalid_{option.name}",
+            )
+        if option.choices:
+            check_choice(option.name, value)
+    parse_roi_lengths(options.roi)
+    parse_margin_lengths(options.crop_margin)
+    parse_scale(options.scale)
+    parse_position(options.position)
+    parse_bg_color(options.bg_color)
+    check_shadow_opacity(options.shadow_opacity)
+    if options.format == "zip" and options.channels == "alpha":
+        raise InvalidOptionError(
+            "format 'zip' holds a colour image and its matte, so it needs channels 'rgba'; "
+            "for the matte alone use format 'png'.",
+            code="invalid_format",
+        )
