@@ -112,6 +112,7 @@ class PgReset:
 
 @pytest.fixture(scope="session")
 def pg_reset(pg_schema_url: str) -> Iterator[PgReset]:
+    """Remembers the seeded rows once, right after the migrations ran."""
     engine = create_db_engine(pg_schema_url)
     with engine.connect() as connection:
         seeded = {
