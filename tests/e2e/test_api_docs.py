@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from clearcutout.db import create_db_engine, upgrade
 from tests.conftest import fast_settings
 from tests.e2e.test_browser import browser_page  # noqa: F401 (fixture)
-from tests.integration.servers import running_app
+from tests.support.app_server import running_app
+from tests.support.database import migrate
 
 
 def test_swagger_ui_renders_the_jobs_api_from_this_origin_only(
@@ -16,9 +16,7 @@ def test_swagger_ui_renders_the_jobs_api_from_this_origin_only(
     browser_page: Any,  # noqa: F811
 ) -> None:
     settings = fast_settings(tmp_path / "data", executor="none")
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(settings)
     page = browser_page
     problems: list[str] = []
     origins: set[str] = set()

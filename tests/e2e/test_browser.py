@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from clearcutout.db import create_db_engine, upgrade
 from tests.conftest import SmtpServer, email_text, fast_settings, missing_service
-from tests.integration.servers import running_app
+from tests.support.app_server import running_app
+from tests.support.database import migrate
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -72,9 +72,7 @@ def test_a_person_signs_up_verifies_logs_in_changes_preferences_and_resets_the_p
 
     page.on("response", collect)
     settings = fast_settings(tmp_path / "data", smtp=smtp_server.settings())
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(settings)
 
     def shot(name: str) -> None:
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -24,14 +24,14 @@ from sqlalchemy.orm import sessionmaker
 
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, upgrade
 from clearcutout.service import accounts, staff
 from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import unit_of_work
 from clearcutout.service.privacy import policy
 from tests.e2e.chromium import launch_chromium
-from tests.integration.servers import running_app
-from tests.jobs.conftest import job_settings, small_photo
+from tests.support.app_server import running_app
+from tests.support.database import migrated_engine
+from tests.support.jobs import job_settings, small_photo
 from tests.web.conftest import csrf_from
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -149,8 +149,7 @@ def open_page_from_menu(screen: Screen, name: str) -> None:
 def staff_member(settings: Settings) -> str:
     """A verified staff account (the longest menu) that accepted the policy; returns an
     API key for setting up its images."""
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
+    engine = migrated_engine(settings)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with unit_of_work(factory, settings, Keyring.from_settings(settings)) as ctx:
         user = accounts.create_user_as_operator(

@@ -18,12 +18,12 @@ from PIL import Image
 from sqlalchemy.orm import sessionmaker
 
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, upgrade
 from clearcutout.service import accounts
 from clearcutout.service.context import unit_of_work
 from tests.conftest import fast_settings, missing_service
-from tests.integration.servers import running_app
-from tests.removebg.conftest import photo_bytes
+from tests.support.app_server import running_app
+from tests.support.database import migrate, migrated_engine
+from tests.support.removebg import photo_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e-images"
@@ -74,8 +74,7 @@ def test_a_person_uploads_three_photos_compares_downloads_and_deletes(
         worker_threads=1,
         job_poll_seconds=0.2,
     )
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
+    engine = migrated_engine(settings)
     with unit_of_work(
         sessionmaker(bind=engine, expire_on_commit=False), settings, Keyring.from_settings(settings)
     ) as ctx:
@@ -202,9 +201,7 @@ def test_the_pages_send_a_signed_out_person_to_the_login(tmp_path: Path) -> None
     from clearcutout.web import create_app
 
     settings = fast_settings(tmp_path / "data", executor="none")
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(settings)
     with TestClient(create_app(settings)) as client:
         for path, login in (("/app", "/login"), ("/app/history", "/login?next=%2Fapp%2Fhistory")):
             response = client.get(path, follow_redirects=False)

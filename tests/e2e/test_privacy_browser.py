@@ -12,12 +12,13 @@ import shutil
 from pathlib import Path
 
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, session_factory, upgrade
+from clearcutout.db import session_factory
 from clearcutout.service import accounts
 from clearcutout.service.context import unit_of_work
 from clearcutout.service.privacy import emailprefs
 from tests.conftest import SmtpServer, email_text, fast_settings
 from tests.e2e.test_browser import ALLOWED_COOKIES, browser_page
+from tests.support.database import migrated_engine
 
 __all__ = ["browser_page"]
 
@@ -38,8 +39,7 @@ def test_a_person_manages_email_preferences_unsubscribes_and_objects(
         target.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     settings = fast_settings(tmp_path / "data", smtp=smtp_server.settings())
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
+    engine = migrated_engine(settings)
     sessions = session_factory(engine)
     keyring = Keyring.from_settings(settings)
     # An operator-created account has accepted no policy yet: asked at the first login.
@@ -48,7 +48,7 @@ def test_a_person_manages_email_preferences_unsubscribes_and_objects(
             ctx, email="lin@example.org", name="Lin Wu", password=PASSWORD
         )
 
-    from tests.integration.servers import running_app
+    from tests.support.app_server import running_app
 
     with running_app(settings) as base_url:
         settings.base_url = base_url  # links in emails point at this server

@@ -21,7 +21,7 @@ import httpx
 
 from clearcutout import crypto
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, session_factory, upgrade
+from clearcutout.db import session_factory
 from clearcutout.db.models import UserKey
 from clearcutout.service import accounts
 from clearcutout.service.accounts import apikeys
@@ -30,7 +30,8 @@ from clearcutout.service.infra import objects
 from clearcutout.service.privacy import emailprefs
 from tests.conftest import SmtpServer, email_text
 from tests.e2e.test_browser import ALLOWED_COOKIES, browser_page
-from tests.jobs.conftest import job_settings, small_photo
+from tests.support.database import migrated_engine
+from tests.support.jobs import job_settings, small_photo
 
 __all__ = ["browser_page"]
 
@@ -44,7 +45,7 @@ def test_a_person_exports_unsubscribes_objects_and_deletes_their_account(
 ) -> None:
     from playwright.sync_api import Page, expect
 
-    from tests.integration.servers import running_app
+    from tests.support.app_server import running_app
 
     page: Page = browser_page  # type: ignore[assignment]
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
@@ -54,8 +55,7 @@ def test_a_person_exports_unsubscribes_objects_and_deletes_their_account(
         target.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     settings = job_settings(tmp_path / "data", smtp=smtp_server.settings())
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
+    engine = migrated_engine(settings)
     sessions = session_factory(engine)
     keyring = Keyring.from_settings(settings)
     with unit_of_work(sessions, settings, keyring) as ctx:

@@ -25,7 +25,7 @@ from clearcutout.errors import (
     UnknownModelError,
     UnsupportedImageError,
 )
-from tests.engine.conftest import BALL_CENTRE, CUP_CENTRE, SKY_CORNER, TABLE_CORNER
+from tests.support.engine import BALL_CENTRE, CUP_CENTRE, SKY_CORNER, TABLE_CORNER
 
 
 def alpha_of(image: Image.Image) -> NDArray[np.uint8]:

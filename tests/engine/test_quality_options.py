@@ -11,7 +11,7 @@ from PIL import Image
 from clearcutout import CutoutOptions, Remover
 from clearcutout.engine.encode import encode_png
 from clearcutout.errors import InvalidOptionError
-from tests.engine.conftest import BALL_CENTRE, SKY_CORNER
+from tests.support.engine import BALL_CENTRE, SKY_CORNER
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import free_port
-from tests.jobs.conftest import small_photo
+from tests.support.jobs import small_photo
 
 CLI = str(Path(sys.executable).parent / "clearcutout")
 JOBS = 6

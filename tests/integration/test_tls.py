@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from clearcutout.db import create_db_engine, upgrade
 from tests.conftest import fast_settings
-from tests.integration.servers import running_app
+from tests.support.app_server import running_app
+from tests.support.database import migrate
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -63,9 +63,7 @@ def handshake(port: int, cert: Path, version: ssl.TLSVersion) -> str:
 
 def test_tls_1_2_is_refused_and_tls_1_3_is_served_with_hsts(tmp_path: Path) -> None:
     settings = fast_settings(tmp_path / "data")
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(settings)
     cert, key = self_signed(tmp_path)
     with running_app(settings, tls_cert=cert, tls_key=key) as base_url:
         port = int(base_url.rsplit(":", 1)[1])

@@ -1,28 +1,22 @@
 """Fixtures for the storage suite: one behaviour suite, run on every backend.
 
 ``store`` is parametrised over ``file`` and ``s3``; the S3 side talks to a real SeaweedFS
-started once per session (``tests.support.seaweedfs``). Each S3 test gets its own key
-prefix in one shared bucket, so tests cannot see each other's objects.
+started once per session (the ``seaweedfs`` fixture of ``tests.support.seaweedfs``).
+Each S3 test gets its own key prefix in one shared bucket, so tests cannot see each
+other's objects.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clearcutout.storage import FileObjectStore, ObjectStore, S3ObjectStore
-from tests.support.seaweedfs import SeaweedFS, start_seaweedfs
+from tests.support.seaweedfs import SeaweedFS
 
 SHARED_BUCKET = "clearcutout-tests"
-
-
-@pytest.fixture(scope="session")
-def seaweedfs() -> Iterator[SeaweedFS]:
-    with start_seaweedfs() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,9 @@ started on free loopback ports with a throw-away data directory and one S3 ident
 is ready once an authenticated request can write and delete an object (the gateway
 answers before the volume server has registered, so "port open" is not enough).
 
-Use from a conftest::
-
-    @pytest.fixture(scope="session")
-    def seaweedfs() -> Iterator[SeaweedFS]:
-        with start_seaweedfs() as server:
-            yield server
+The ``seaweedfs`` fixture starts one server for the whole test session (this module is
+registered as a plugin in ``tests/conftest.py``); each test keeps to its own bucket or
+key prefix.
 
 ``start_seaweedfs`` skips the test when the binary is missing, or fails it when the
 ``CI`` environment variable is ``true`` (CI must never skip S3 silently).
@@ -277,3 +274,10 @@ def start_seaweedfs(*, attempts: int = 3) -> Iterator[SeaweedFS]:
             for path in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
                 path.unlink(missing_ok=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    """One SeaweedFS for the session, shared by the storage, jobs and privacy tests."""
+    with start_seaweedfs() as server:
+        yield server

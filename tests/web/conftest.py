@@ -8,17 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clearcutout.config import Settings
-from clearcutout.db import create_db_engine, upgrade
 from clearcutout.web import create_app
 from tests.conftest import fast_settings
+from tests.support.database import migrate
 
 
 @pytest.fixture
 def web_settings(tmp_path: Path) -> Settings:
     settings = fast_settings(tmp_path / "data")
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(settings)
     return settings
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, upgrade
+from clearcutout.db import create_db_engine
 from clearcutout.engine.decode import SUPPORTED_FORMATS
 from clearcutout.service import accounts
 from clearcutout.service.context import unit_of_work
@@ -25,15 +25,14 @@ from clearcutout.web import create_app
 from clearcutout.web.navigation import safe_next
 from clearcutout.web.routes.images import BROWSER_FILE_TYPES
 from tests.conftest import fast_settings
-from tests.integration.servers import running_app
 from tests.integration.test_tls import self_signed
+from tests.support.app_server import running_app
+from tests.support.database import migrate
 from tests.web.conftest import csrf_from
 
 
 def migrated(settings: Settings) -> Settings:
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(settings)
     return settings
 
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.jobs.conftest import JobsApp, job_settings, jobs_app, small_photo
-from tests.rights.conftest import sign_in
+from tests.service.privacy.conftest import sign_in
+from tests.support.jobs import JobsApp, job_settings, jobs_app, small_photo
 
 
 @pytest.fixture

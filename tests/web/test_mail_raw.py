@@ -15,12 +15,12 @@ from sqlalchemy.orm import sessionmaker
 
 from clearcutout.config import Settings
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, upgrade
 from clearcutout.service import accounts
 from clearcutout.service.context import unit_of_work
 from clearcutout.service.infra.mail import outbox_dir
 from clearcutout.service.privacy import emailprefs
 from tests.conftest import fast_settings, running_smtp_server
+from tests.support.database import migrated_engine
 
 # Long enough that the header line passes 78 characters, as real addresses do.
 BASE_URL = "https://cutouts.photo-studio.example"
@@ -38,8 +38,7 @@ def announce_to_a_german_reader(tmp_path: Path, **overrides: object) -> Settings
     settings = fast_settings(
         tmp_path / "data", base_url=BASE_URL, default_language="de", **overrides
     )
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
+    engine = migrated_engine(settings)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     keyring = Keyring.from_settings(settings)
     with unit_of_work(factory, settings, keyring) as ctx:

@@ -246,7 +246,7 @@ def test_the_app_refuses_to_start_on_an_unmigrated_database(tmp_path: Path) -> N
 
 def test_every_english_message_has_a_german_translation() -> None:
     from clearcutout.service.infra.i18n import gettext_for
-    from tests.msgids import all_msgids
+    from tests.support.msgids import all_msgids
 
     german = gettext_for("de")
     untranslated = sorted(

@@ -14,9 +14,9 @@ from clearcutout.db.models import User, UserKey
 from clearcutout.errors import ValidationError
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import residency
-from tests.jobs.conftest import JobsApp, job_settings, jobs_app
-from tests.rights.conftest import csrf_from, keys_of, sign_in
-from tests.service.helpers import run
+from tests.service.privacy.conftest import csrf_from, keys_of, sign_in
+from tests.support.jobs import JobsApp, job_settings, jobs_app
+from tests.support.service import run
 
 
 def test_a_user_in_eu_never_has_an_object_in_us_storage_even_after_moving(

@@ -15,16 +15,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clearcutout.service.infra import objects
-from tests.jobs.conftest import (
+from tests.support.jobs import (
     PASSWORD,
     Account,
     JobsApp,
     job_settings,
     jobs_app,
     s3_regions,
-    small_photo,
 )
-from tests.support.seaweedfs import SeaweedFS, start_seaweedfs
+from tests.support.seaweedfs import SeaweedFS
 
 __all__ = ["PASSWORD", "Account", "MovableClock", "csrf_from", "keys_of", "sign_in"]
 
@@ -40,17 +39,6 @@ class MovableClock:
 
     def advance(self, **kwargs: float) -> None:
         self.offset += timedelta(**kwargs)
-
-
-@pytest.fixture(scope="session")
-def photo() -> bytes:
-    return small_photo()
-
-
-@pytest.fixture(scope="session")
-def seaweedfs() -> Iterator[SeaweedFS]:
-    with start_seaweedfs() as server:
-        yield server
 
 
 def _app(tmp_path: Path, **overrides: Any) -> Iterator[JobsApp]:

@@ -20,8 +20,8 @@ from PIL import Image
 from clearcutout.config import RemoveBgSettings
 from clearcutout.service import removebg
 from clearcutout.service.jobs.usage import usage_rows
-from tests.fetch.server import ImageServer
-from tests.removebg.conftest import Api, create_key, in_context, open_api, removebg_settings
+from tests.support.image_server import ImageServer
+from tests.support.removebg import Api, create_key, in_context, open_api, removebg_settings
 
 URL = "/v1.0/removebg"
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")

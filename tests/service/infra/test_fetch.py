@@ -23,7 +23,7 @@ from clearcutout.service.infra.fetch import (
     limits_from,
 )
 from tests.conftest import fast_settings
-from tests.fetch.server import ImageServer, serving
+from tests.support.image_server import ImageServer, serving
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 100
 OPEN = FetchLimits(max_bytes=64 * 1024, allow_loopback=True, total_timeout_s=10)

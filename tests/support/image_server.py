@@ -117,7 +117,10 @@ def serving(host: str = "127.0.0.1") -> Iterator[ImageServer]:
     cls = _Server6 if ":" in host else _Server
     httpd = cls((host, 0), _handler(server))
     server.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for the loop to look (0.5 s by default, per test).
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server

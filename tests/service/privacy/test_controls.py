@@ -24,7 +24,7 @@ from clearcutout.service.accounts import sessions
 from clearcutout.service.privacy import consent, emailprefs, policy
 from clearcutout.service.privacy import requests as privacy_requests
 from tests.conftest import SmtpServer, email_text
-from tests.service.helpers import Clock, run, signup_form
+from tests.support.service import Clock, run, signup_form
 
 PASSWORD = "analytical engine 1843"
 

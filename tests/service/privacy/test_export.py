@@ -21,10 +21,10 @@ from clearcutout.service.infra import objects
 from clearcutout.service.privacy import export
 from clearcutout.service.staff import accesslog
 from tests.conftest import SmtpServer, email_text
-from tests.jobs.conftest import JobsApp, job_settings, jobs_app
-from tests.rights.conftest import MovableClock, csrf_from, keys_of, sign_in
-from tests.rights.test_retention import _sweep
-from tests.service.helpers import run
+from tests.service.privacy.conftest import MovableClock, csrf_from, keys_of, sign_in
+from tests.service.privacy.test_retention import _sweep
+from tests.support.jobs import JobsApp, job_settings, jobs_app
+from tests.support.service import run
 
 
 def _archive(data: bytes) -> zipfile.ZipFile:

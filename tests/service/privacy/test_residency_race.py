@@ -23,7 +23,7 @@ from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import export, residency
 from tests.conftest import Services, fast_settings
-from tests.service.helpers import run
+from tests.support.service import run
 
 
 @dataclass

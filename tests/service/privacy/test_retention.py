@@ -18,8 +18,8 @@ from clearcutout.config import get_settings
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import retention
 from clearcutout.workers.tasks import sweep_retention
-from tests.jobs.conftest import JobsApp, job_settings, jobs_app, s3_regions
-from tests.rights.conftest import MovableClock, keys_of
+from tests.service.privacy.conftest import MovableClock, keys_of
+from tests.support.jobs import JobsApp, job_settings, jobs_app, s3_regions
 from tests.support.seaweedfs import SeaweedFS
 
 

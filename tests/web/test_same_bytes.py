@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from clearcutout.engine import Remover
 from clearcutout.engine.options import options_from_fields
 from clearcutout.web import create_app
-from tests.removebg.conftest import create_key, photo_bytes, removebg_settings
+from tests.support.removebg import create_key, photo_bytes, removebg_settings
 
 OPTION_SETS: list[dict[str, str]] = [
     {},

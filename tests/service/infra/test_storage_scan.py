@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from clearcutout.service.infra import objects
-from tests.jobs.conftest import JobsApp, job_settings, jobs_app, s3_regions, small_photo
+from tests.support.jobs import JobsApp, job_settings, jobs_app, s3_regions, small_photo
 from tests.support.seaweedfs import SeaweedFS
 
 # JPEG start of image followed by a marker; PNG's signature; a RIFF container of WebP.

@@ -18,10 +18,10 @@ from clearcutout.service import removebg
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import export
 from tests.conftest import SmtpServer, email_text
-from tests.jobs.conftest import PASSWORD, Account, JobsApp, job_settings, jobs_app, s3_regions
-from tests.rights.conftest import csrf_from, keys_of, sign_in
-from tests.service.helpers import run
+from tests.service.privacy.conftest import csrf_from, keys_of, sign_in
+from tests.support.jobs import PASSWORD, Account, JobsApp, job_settings, jobs_app, s3_regions
 from tests.support.seaweedfs import SeaweedFS
+from tests.support.service import run
 
 
 def rows_referencing(engine: Engine, user_id: str) -> list[str]:

@@ -23,7 +23,7 @@ from clearcutout.service import accounts
 from clearcutout.service.accounts import sessions
 from clearcutout.service.infra import userkeys
 from tests.conftest import SmtpServer, email_text
-from tests.service.helpers import Clock, run, signup_form
+from tests.support.service import Clock, run, signup_form
 
 
 @pytest.fixture

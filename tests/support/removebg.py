@@ -3,7 +3,6 @@ a loopback image server reachable through the ``allow_loopback`` test hook."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,19 +10,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlalchemy.orm import sessionmaker
 
 from clearcutout.config import RemoveBgSettings, Settings, UrlFetchSettings
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, upgrade
-from clearcutout.engine.sample import sample_photo
+from clearcutout.db import create_db_engine
 from clearcutout.service import accounts
 from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import ServiceContext, unit_of_work
 from clearcutout.web import create_app
 from tests.conftest import fast_settings
-from tests.fetch.server import ImageServer, serving
+from tests.support.database import migrate
+from tests.support.image_server import ImageServer, serving
+from tests.support.photos import resized_sample
 
 PASSWORD = "analytical engine 1843"
 
@@ -38,18 +37,13 @@ def removebg_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     settings = fast_settings(data_dir, **values)
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(settings)
     return settings
 
 
 def photo_bytes(width: int, height: int, image_format: str = "JPEG") -> bytes:
     """The generated sample photo (orange ball, blue cup) at the given size and format."""
-    image = Image.open(io.BytesIO(sample_photo())).convert("RGB").resize((width, height))
-    buffer = io.BytesIO()
-    image.save(buffer, format=image_format)
-    return buffer.getvalue()
+    return resized_sample(width, height, image_format)
 
 
 @pytest.fixture(scope="session")

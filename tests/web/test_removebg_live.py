@@ -16,9 +16,9 @@ import requests
 from PIL import Image
 
 from clearcutout.config import RemoveBgSettings
-from tests.fetch.server import ImageServer
-from tests.integration.servers import running_app
-from tests.removebg.conftest import create_key, removebg_settings
+from tests.support.app_server import running_app
+from tests.support.image_server import ImageServer
+from tests.support.removebg import create_key, removebg_settings
 
 
 @pytest.fixture

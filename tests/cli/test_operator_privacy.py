@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from clearcutout.db import create_db_engine, session_factory
 from clearcutout.db.models import PolicyVersionRow, User
-from tests.integration.test_cli import cli, data_dir
+from tests.cli.test_operator import cli, data_dir
 
 __all__ = ["data_dir"]
 

@@ -1,9 +1,8 @@
-"""Fixtures for the jobs suite: the app with its local executor, users with API keys, and
+"""Fixtures for the jobs: the app with its local executor, users with API keys, and
 object storage on ``file://`` or a real S3 server (SeaweedFS)."""
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,20 +12,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
-from sqlalchemy import Engine
 
 from clearcutout.config import RegionSettings, Settings
 from clearcutout.crypto import Keyring
-from clearcutout.db import create_db_engine, upgrade
 from clearcutout.db.models import User
-from clearcutout.engine.sample import sample_photo
 from clearcutout.service import accounts
 from clearcutout.service.accounts import apikeys
 from clearcutout.web import create_app
 from tests.conftest import Services, fast_settings
-from tests.service.helpers import run
-from tests.support.seaweedfs import SeaweedFS, start_seaweedfs
+from tests.support.database import migrated_engine
+from tests.support.photos import resized_sample
+from tests.support.seaweedfs import SeaweedFS
+from tests.support.service import run
 
 PASSWORD = "analytical engine 1843"
 JOBS_BUCKET = "clearcutout-jobs-tests"
@@ -46,21 +43,12 @@ def job_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 def small_photo(width: int = 320, height: int = 214, image_format: str = "JPEG") -> bytes:
     """The sample photo, small (fast with U²-Netp), in the given format."""
-    image = Image.open(io.BytesIO(sample_photo())).convert("RGB").resize((width, height))
-    buffer = io.BytesIO()
-    image.save(buffer, format=image_format)
-    return buffer.getvalue()
+    return resized_sample(width, height, image_format)
 
 
 @pytest.fixture(scope="session")
 def photo() -> bytes:
     return small_photo()
-
-
-@pytest.fixture(scope="session")
-def seaweedfs() -> Iterator[SeaweedFS]:
-    with start_seaweedfs() as server:
-        yield server
 
 
 def s3_regions(server: SeaweedFS, prefix: str) -> dict[str, RegionSettings]:
@@ -101,12 +89,6 @@ def make_account(
         return Account(user_id=user.id, email=email, api_key=raw)
 
     return run(services, create)
-
-
-def migrated(settings: Settings) -> Engine:
-    engine = create_db_engine(settings.effective_database_url)
-    upgrade(engine)
-    return engine
 
 
 @dataclass
@@ -154,7 +136,7 @@ class JobsApp:
 
 
 def jobs_app(settings: Settings) -> Iterator[JobsApp]:
-    engine = migrated(settings)
+    engine = migrated_engine(settings)
     services = Services(settings=settings, engine=engine, keyring=Keyring.from_settings(settings))
     try:
         web = create_app(settings)

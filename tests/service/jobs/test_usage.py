@@ -10,8 +10,8 @@ from sqlalchemy import inspect, select, text
 from clearcutout.db.models import Job, UsageDaily
 from clearcutout.service.jobs.usage import bucket_column, record_usage, usage_rows
 from tests.conftest import Services
-from tests.jobs.conftest import JobsApp
-from tests.service.helpers import run
+from tests.support.jobs import JobsApp
+from tests.support.service import run
 
 ALLOWED_COLUMNS = {
     "day",

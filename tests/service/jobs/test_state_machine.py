@@ -26,8 +26,8 @@ from clearcutout.service.infra import objects
 from clearcutout.service.infra.userkeys import destroy_user_key
 from clearcutout.service.jobs.usage import usage_rows
 from tests.conftest import Services
-from tests.jobs.conftest import PASSWORD, small_photo
-from tests.service.helpers import Clock, run
+from tests.support.jobs import PASSWORD, small_photo
+from tests.support.service import Clock, run
 
 S = jobs.JobStatus
 

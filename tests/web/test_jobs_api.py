@@ -15,8 +15,8 @@ from sqlalchemy import func, select, update
 
 from clearcutout.db.models import Job, UsageDaily
 from clearcutout.service import jobs
-from tests.jobs.conftest import PASSWORD, JobsApp, job_settings, jobs_app, small_photo
-from tests.service.helpers import run
+from tests.support.jobs import PASSWORD, JobsApp, job_settings, jobs_app, small_photo
+from tests.support.service import run
 
 
 def count_rows(app: JobsApp, model: type[Any]) -> int:
