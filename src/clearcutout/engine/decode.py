@@ -51,13 +51,31 @@ class DecodedImage:
 
 def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
     """Decode encoded image bytes (any supported format)."""
+    return decode_pil(open_image(data, max_pixels=max_pixels), max_pixels=max_pixels)
+
+
+def probe_image(data: bytes, *, max_pixels: int) -> tuple[int, int]:
+    """``(width, height)`` from the header alone, refusing what decoding would refuse.
+
+    Lets a job be turned down before anything is stored, at the cost of a header read.
+    """
+    with open_image(data, max_pixels=max_pixels) as image:
+        _check_supported(image.format)
+        check_pixel_limit(image.width, image.height, max_pixels=max_pixels)
+        if image.width == 0 or image.height == 0:
+            raise EmptyImageError("The image has no pixels.")
+        return image.width, image.height
+
+
+def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Open the bytes (reading the header only); every failure is one of the tree's errors."""
     if not data:
         raise EmptyImageError("The file is empty (0 bytes).")
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP on while opening; our own limit is checked right after.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
         raise UnsupportedImageError(
             "The file is not an image we can read (supported: JPEG, PNG, WebP, TIFF, BMP, "
@@ -66,8 +84,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
     except Image.DecompressionBombError as exc:
         raise _bomb_error(exc, max_pixels=max_pixels) from exc
     except OSError as exc:
-        raise TruncatedImageError(f"The image could not be read: {_one_line(exc)}") from exc
-    return decode_pil(image, max_pixels=max_pixels)
+        # A fixed message: the decoder's own words are neither translatable nor useful.
+        raise TruncatedImageError("The image could not be read: its header is damaged.") from exc
 
 
 def _bomb_error(exc: Image.DecompressionBombError, *, max_pixels: int) -> ImageTooLargeError:
@@ -96,11 +114,7 @@ def _one_line(exc: BaseException) -> str:
 def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
     """Normalise an opened (possibly not yet loaded) PIL image."""
     source_format = image.format or "RAW"
-    if image.format is not None and image.format not in SUPPORTED_FORMATS:
-        raise UnsupportedImageError(
-            f"{image.format} images are not supported (supported: JPEG, PNG, WebP, TIFF, "
-            "BMP, GIF, HEIC/HEIF, AVIF)."
-        )
+    _check_supported(image.format)
     check_pixel_limit(image.width, image.height, max_pixels=max_pixels)
     try:
         with warnings.catch_warnings():
@@ -126,6 +140,15 @@ def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
     alpha = _alpha_of(image)
     rgb = _rgb_of(image)
     return DecodedImage(rgb=rgb, alpha=alpha, source_format=source_format)
+
+
+def _check_supported(image_format: str | None) -> None:
+    """``None`` is a PIL image made in memory (the library's input), not a file format."""
+    if image_format is not None and image_format not in SUPPORTED_FORMATS:
+        raise UnsupportedImageError(
+            f"{image_format} images are not supported (supported: JPEG, PNG, WebP, TIFF, "
+            "BMP, GIF, HEIC/HEIF, AVIF)."
+        )
 
 
 def check_pixel_limit(width: int, height: int, *, max_pixels: int) -> None:

@@ -7,26 +7,18 @@ shared by the job workers and the remove.bg-compatible API.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
-import warnings
 from datetime import timedelta
 from pathlib import PurePosixPath, PureWindowsPath
-
-from PIL import Image, UnidentifiedImageError
 
 from clearcutout.config import Settings
 from clearcutout.db.models import Job, User, new_id
 from clearcutout.engine import CutoutOptions, Remover, get_spec
-from clearcutout.engine.decode import SUPPORTED_FORMATS, check_pixel_limit
+from clearcutout.engine.decode import probe_image
 from clearcutout.errors import (
-    EmptyImageError,
     FileTooLargeError,
-    ImageTooLargeError,
-    TruncatedImageError,
-    UnsupportedImageError,
 )
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
@@ -70,31 +62,7 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
         raise FileTooLargeError(
             f"The file is {len(data) / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB."
         )
-    if not data:
-        raise EmptyImageError("The file is empty (0 bytes).")
-    max_pixels = int(settings.max_megapixels * 1_000_000)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                image_format, width, height = image.format, image.width, image.height
-    except UnidentifiedImageError as exc:
-        raise UnsupportedImageError(
-            "The file is not an image we can read (supported: JPEG, PNG, WebP, TIFF, BMP, "
-            "GIF, HEIC/HEIF, AVIF)."
-        ) from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(
-            f"The image has too many pixels; the limit is {settings.max_megapixels:g} megapixels."
-        ) from exc
-    except OSError as exc:
-        raise TruncatedImageError("The image could not be read: its header is damaged.") from exc
-    if image_format not in SUPPORTED_FORMATS:
-        raise UnsupportedImageError(f"{image_format} images are not supported.")
-    check_pixel_limit(width, height, max_pixels=max_pixels)
-    if width == 0 or height == 0:
-        raise EmptyImageError("The image has no pixels.")
-    return width, height
+    return probe_image(data, max_pixels=int(settings.max_megapixels * 1_000_000))
 
 
 # -- removers, one per model per process ------------------------------------------------------
