@@ -4,6 +4,7 @@ policy acceptance asked at login (privacy policy, "Your Rights & Choices")."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -188,22 +189,7 @@ def accept_submit(
 @router.get("/unsubscribe", response_class=HTMLResponse)
 def unsubscribe_confirm(request: Request, token: str = "") -> Response:
     """Ask to confirm: link scanners fetch links, so a GET never unsubscribes."""
-    try:
-        with unit_of_work(request) as ctx:
-            found = emailprefs.check_token(ctx, token)
-            category = found.category
-    except ServiceError as error:
-        return _unsubscribe_failed(request, error)
-    return render(
-        request,
-        "unsubscribe.html",
-        {
-            "state": "confirm",
-            "token": token,
-            "category": category,
-            "category_labels": emailprefs.CATEGORY_LABELS,
-        },
-    )
+    return _unsubscribe_page(request, "confirm", token, emailprefs.check_token)
 
 
 @router.post("/unsubscribe", response_class=HTMLResponse)
@@ -213,18 +199,35 @@ def unsubscribe_one_click(
     form_token: Annotated[str | None, Form(alias="token")] = None,
 ) -> Response:
     """RFC 8058 one-click unsubscribe (also the confirmation page's button); no login."""
+    return _unsubscribe_page(
+        request,
+        "done",
+        token or form_token or "",
+        partial(emailprefs.unsubscribe, source="unsubscribe_link"),
+    )
+
+
+def _unsubscribe_page(
+    request: Request,
+    state: str,
+    token: str,
+    act: Callable[[ServiceContext, str], emailprefs.Unsubscription],
+) -> Response:
+    """Check or use the link's token, then show the page for ``state`` (or why it failed)."""
     try:
         with unit_of_work(request) as ctx:
-            found = emailprefs.unsubscribe(
-                ctx, token or form_token or "", source="unsubscribe_link"
-            )
-            category = found.category
+            category = act(ctx, token).category
     except ServiceError as error:
         return _unsubscribe_failed(request, error)
     return render(
         request,
         "unsubscribe.html",
-        {"state": "done", "category": category, "category_labels": emailprefs.CATEGORY_LABELS},
+        {
+            "state": state,
+            "token": token,
+            "category": category,
+            "category_labels": emailprefs.CATEGORY_LABELS,
+        },
     )
 
 
