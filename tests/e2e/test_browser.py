@@ -121,6 +121,8 @@ def test_a_person_signs_up_verifies_logs_in_changes_preferences_and_resets_the_p
         preferences.get_by_role("button", name="Save preferences").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Dein Konto")
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(18, 19, 22)", background  # the dark side of --bg
         shot("08-account-dark-de")
 
         page.get_by_role("button", name="Abmelden").first.click()
