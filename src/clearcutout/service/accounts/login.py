@@ -30,8 +30,7 @@ from clearcutout.service.accounts.passwords import (
 from clearcutout.service.accounts.profiles import find_user_by_email, normalise_email
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import throttle
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.infra.userkeys import email_to_user, read_email, read_name
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +105,11 @@ def request_password_reset(ctx: ServiceContext, *, email: str, client_ip: str | 
         lifetime=timedelta(minutes=ctx.settings.password_reset_minutes),
     )
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="reset_password",
-            lang=user.lang,
-            to=read_email(ctx, user),
             subject="Reset your ClearCutout password",
-            greeting_name=read_name(ctx, user),
             paragraphs=[
                 "Someone asked to reset the password of your ClearCutout account. Use the "
                 "link below to choose a new one; it works once, for %(minutes)s minutes.",

@@ -27,8 +27,14 @@ from clearcutout.service.accounts.emails import (
 from clearcutout.service.accounts.passwords import check_strength, hash_password, verify_password
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra.i18n import SUPPORTED_LANGUAGES
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import read_email, read_name, seal, unseal, user_key
+from clearcutout.service.infra.userkeys import (
+    email_to_user,
+    read_email,
+    read_name,
+    seal,
+    unseal,
+    user_key,
+)
 from clearcutout.service.privacy import residency
 
 log = logging.getLogger(__name__)
@@ -173,12 +179,12 @@ def request_email_change(ctx: ServiceContext, user: User, *, new_email: str, pas
     )
     # A taken address gets the link too (it fails on use): the form reveals nothing.
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="confirm_new_email",
-            lang=user.lang,
             to=value,
             subject="Confirm your new email address",
-            greeting_name=read_name(ctx, user),
             paragraphs=[
                 "Please confirm that you want to use this email address for your "
                 "ClearCutout account. The link is valid for %(hours)s hours.",

@@ -35,8 +35,8 @@ from clearcutout.service.infra.i18n import SUPPORTED_LANGUAGES
 from clearcutout.service.infra.mail import render_email
 from clearcutout.service.infra.userkeys import (
     create_user_key,
+    email_to_user,
     read_email,
-    read_name,
     seal,
     unseal,
     user_key,
@@ -229,12 +229,12 @@ def verify_email(ctx: ServiceContext, token: str) -> User:
         user.email_index = row.new_email_index
         row.new_email_enc = None
         ctx.outbox.add(
-            render_email(
+            email_to_user(
+                ctx,
+                user,
                 kind="email_changed",
-                lang=user.lang,
                 to=old_email,
                 subject="Your email address was changed",
-                greeting_name=read_name(ctx, user),
                 paragraphs=[
                     "The email address of your ClearCutout account was changed. From now "
                     "on we will write to the new address.",

@@ -7,12 +7,15 @@ email are sealed with it; the images work wraps each object's data key with it t
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete
 
 from clearcutout import crypto
 from clearcutout.db.models import User, UserKey
 from clearcutout.errors import NotFoundError
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.mail import OutgoingEmail, render_email
 
 
 def _wrap_aad(user_id: str) -> bytes:
@@ -81,3 +84,18 @@ def read_email(ctx: ServiceContext, user: User) -> str:
 
 def read_name(ctx: ServiceContext, user: User) -> str:
     return unseal(user_key(ctx, user.id), user_id=user.id, field="name", blob=user.name_enc)
+
+
+def email_to_user(
+    ctx: ServiceContext, user: User, *, to: str | None = None, **content: Any
+) -> OutgoingEmail:
+    """A message for ``user`` in their language, greeting them by their (unsealed) name.
+
+    ``to`` defaults to their current address; ``content`` is :func:`render_email`'s.
+    """
+    return render_email(
+        lang=user.lang,
+        to=read_email(ctx, user) if to is None else to,
+        greeting_name=read_name(ctx, user),
+        **content,
+    )

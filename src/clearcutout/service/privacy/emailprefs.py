@@ -22,8 +22,7 @@ from sqlalchemy import select
 from clearcutout.db.models import EmailPreference, User
 from clearcutout.errors import InvalidTokenError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.infra.userkeys import email_to_user
 from clearcutout.service.privacy import consent
 
 log = logging.getLogger(__name__)
@@ -183,12 +182,11 @@ def announce(
             continue
         url = unsubscribe_url(ctx, user_id=user.id, category=category)
         ctx.outbox.add(
-            render_email(
+            email_to_user(
+                ctx,
+                user,
                 kind=f"announcement_{category}",
-                lang=user.lang,
-                to=read_email(ctx, user),
                 subject=subject,
-                greeting_name=read_name(ctx, user),
                 paragraphs=paragraphs,
                 unsubscribe_url=url,
                 headers=list_unsubscribe_headers(url),

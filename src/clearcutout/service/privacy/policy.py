@@ -21,8 +21,7 @@ from sqlalchemy import select
 from clearcutout.db.models import PolicyAcceptance, PolicyVersionRow, User
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.infra.userkeys import email_to_user
 from clearcutout.service.privacy import consent
 
 log = logging.getLogger(__name__)
@@ -242,12 +241,11 @@ def _notify_significant(ctx: ServiceContext, row: PolicyVersionRow) -> int:
     link = f"{ctx.settings.base_url.rstrip('/')}/privacy/versions/{row.id}"
     for user in ctx.db.scalars(select(User).where(User.email_verified_at.is_not(None))):
         ctx.outbox.add(
-            render_email(
+            email_to_user(
+                ctx,
+                user,
                 kind="policy_changed",
-                lang=user.lang,
-                to=read_email(ctx, user),
                 subject="Our privacy policy is changing",
-                greeting_name=read_name(ctx, user),
                 paragraphs=[
                     "We are making significant changes to our privacy policy. The new "
                     "version takes effect on %(date)s.",

@@ -17,8 +17,14 @@ from sqlalchemy import select
 from clearcutout.db.models import PrivacyRequest, User, new_id
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import read_email, read_name, seal, unseal, user_key
+from clearcutout.service.infra.userkeys import (
+    email_to_user,
+    read_email,
+    read_name,
+    seal,
+    unseal,
+    user_key,
+)
 from clearcutout.service.staff import accesslog, require_staff
 
 log = logging.getLogger(__name__)
@@ -105,12 +111,11 @@ def submit(
     ctx.db.add(row)
     ctx.db.flush()
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="privacy_request_received",
-            lang=user.lang,
-            to=read_email(ctx, user),
             subject="We received your privacy request",
-            greeting_name=read_name(ctx, user),
             paragraphs=[
                 "Thank you for contacting us about your privacy. We have received your "
                 "request (reference %(reference)s) and will answer within 30 days.",
