@@ -61,8 +61,7 @@ class FileObjectStore:
                 # A concurrent delete pruned a parent directory: make it again.
                 if attempt == _PUT_ATTEMPTS - 1:
                     raise StorageError(
-                        f"could not write an object in {self.describe()}: its directory "
-                        "kept disappearing"
+                        "could not write an object: its directory kept disappearing"
                     ) from None
             except (IsADirectoryError, NotADirectoryError) as exc:
                 raise InvalidObjectKeyError(
@@ -70,9 +69,7 @@ class FileObjectStore:
                     "the file store cannot hold both 'a' and 'a/b'"
                 ) from exc
             except OSError as exc:
-                raise StorageError(
-                    f"could not write an object in {self.describe()}: {exc.strerror}"
-                ) from exc
+                raise StorageError(f"could not write an object: {exc.strerror}") from exc
 
     def _make_dirs(self, directory: Path) -> None:
         """Create ``directory`` and missing parents 0700 whatever the umask is."""
@@ -128,25 +125,21 @@ class FileObjectStore:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise ObjectNotFoundError(f"no object under key {key!r}") from None
-            raise StorageError(
-                f"could not read an object in {self.describe()}: {exc.strerror}"
-            ) from exc
+            raise StorageError(f"could not read an object: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "rb", closefd=True) as handle:
                 return handle.read()
         except IsADirectoryError:
             raise ObjectNotFoundError(f"no object under key {key!r}") from None
         except OSError as exc:
-            raise StorageError(
-                f"could not read an object in {self.describe()}: {exc.strerror}"
-            ) from exc
+            raise StorageError(f"could not read an object: {exc.strerror}") from exc
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
         try:
             return path.is_file() and not path.is_symlink()
         except OSError as exc:
-            raise StorageError(f"could not inspect {self.describe()}: {exc.strerror}") from exc
+            raise StorageError(f"could not inspect the store: {exc.strerror}") from exc
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         validate_prefix(prefix)
@@ -167,7 +160,7 @@ class FileObjectStore:
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise StorageError(f"could not list {self.describe()}: {exc.strerror}") from exc
+            raise StorageError(f"could not list the store: {exc.strerror}") from exc
         sortable: list[tuple[str, os.DirEntry[str], bool]] = []
         for entry in entries:
             is_dir = entry.is_dir(follow_symlinks=False)
@@ -211,9 +204,7 @@ class FileObjectStore:
         except IsADirectoryError:
             return False
         except OSError as exc:
-            raise StorageError(
-                f"could not delete an object in {self.describe()}: {exc.strerror}"
-            ) from exc
+            raise StorageError(f"could not delete an object: {exc.strerror}") from exc
         return True
 
     def _prune(self, directory: Path) -> None:

@@ -44,8 +44,14 @@ def run_job(runtime: Runtime, job_id: str, *, lease_owner: str) -> str:
             claimed = jobs.load_claimed(ctx, job_id, lease_owner=lease_owner)
         if claimed is None:
             return "skipped"
-        remover = jobs.remover_for(runtime.settings, claimed.model)
-        output = jobs.produce_result(remover, claimed)
+        with runtime.unit_of_work() as ctx:
+            found = jobs.stored_result(ctx, claimed) if claimed.attempt > 1 else None
+        if found is not None:  # an earlier attempt stored it but could not say so
+            stored_key, output = found
+        else:
+            stored_key = None
+            remover = jobs.remover_for(runtime.settings, claimed.model)
+            output = jobs.produce_result(remover, claimed)
         with runtime.unit_of_work() as ctx:
             done = jobs.complete(
                 ctx,
@@ -53,6 +59,7 @@ def run_job(runtime: Runtime, job_id: str, *, lease_owner: str) -> str:
                 output,
                 lease_owner=lease_owner,
                 seconds=time.perf_counter() - started,
+                stored_key=stored_key,
             )
         return "done" if done else "lost"
     except Exception as exc:  # a job's failure must not end the worker

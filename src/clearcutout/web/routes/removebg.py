@@ -100,7 +100,7 @@ def _error_response(error: ClearCutoutError, rate: removebg.RateLimit | None) ->
     if isinstance(error, removebg.ApiKeyError | removebg.RateLimitedError):
         rate = error.rate
     headers = _rate_headers(rate)
-    if isinstance(error, ThrottledError):
+    if isinstance(error, ThrottledError) or error.transient:
         headers["Retry-After"] = str(error.retry_after_s)
     headers["Cache-Control"] = "no-store"
     return JSONResponse(
