@@ -156,6 +156,9 @@ class Settings(EngineSettings):
     # None = SQLite file ``clearcutout.sqlite3`` under ``data_dir``; PostgreSQL by URL
     # (``postgresql+psycopg://…``).
     database_url: str | None = None
+    # SQLite: how long a write waits for another writer's lock (retrying) before the
+    # request answers 503 with Retry-After.
+    database_lock_timeout_s: float = Field(default=10.0, gt=0)
     # Public address used in emailed links.
     base_url: str = "http://127.0.0.1:8000"
     # App secret (CSRF signing, blind-index and token keys), base64 of 32 random bytes;
