@@ -120,3 +120,37 @@ def test_an_owner_retries_a_failed_job_and_it_finishes(
     again = app.client.post(f"/api/v1/jobs/{job_id}/retry", headers=account.headers)
     assert again.status_code == 409
     assert again.json()["errors"][0]["code"] == "job_not_retryable"
+
+
+def test_removebg_with_a_repeated_key_answers_the_same_image_and_charges_once(
+    app_on_database: JobsApp, photo: bytes
+) -> None:
+    app = app_on_database
+    account = app.account()
+
+    def credits() -> float:
+        answer = app.client.get("/v1.0/account", headers=account.headers)
+        assert answer.status_code == 200, answer.text
+        return float(answer.json()["data"]["attributes"]["credits"]["total"])
+
+    def call(key: str, data: bytes = photo) -> object:
+        return app.client.post(
+            "/v1.0/removebg",
+            headers={**account.headers, "Idempotency-Key": key},
+            files={"image_file": ("a.jpg", data, "image/jpeg")},
+            data={"size": "full"},
+        )
+
+    before = credits()
+    first = call("rb-1")
+    assert first.status_code == 200, first.text  # type: ignore[attr-defined]
+    again = call("rb-1")
+    assert again.status_code == 200  # type: ignore[attr-defined]
+    assert again.headers["idempotent-replayed"] == "true"  # type: ignore[attr-defined]
+    assert again.content == first.content  # type: ignore[attr-defined]
+    assert credits() == before - 1
+    other = call("rb-1", small_photo(200, 150))
+    assert other.status_code == 422  # type: ignore[attr-defined]
+    assert other.json()["errors"][0]["code"] == "idempotency_key_reused"  # type: ignore[attr-defined]
+    assert call("rb-2").status_code == 200  # type: ignore[attr-defined]
+    assert credits() == before - 2

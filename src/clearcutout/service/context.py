@@ -32,6 +32,9 @@ class ServiceContext:
     # Bookkeeping writes (an API key's "last used") run after the commit, each in its own
     # transaction: they may fail (disk full, lock) without failing the request.
     deferred: list[Callable[[Session], object]] = field(default_factory=list)
+    # Undo steps for what was written outside the database (a stored object) when the
+    # transaction does not commit, so nothing stays stored that no row names.
+    undo: list[Callable[[], object]] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock()
@@ -74,11 +77,13 @@ def unit_of_work(
     """
     db = sessions()
     ctx = ServiceContext(db=db, settings=settings, keyring=keyring, clock=clock)
+    committed = False
     try:
         try:
             yield ctx
         except ServiceError as error:
             if error.keep_changes:
+                committed = True
                 db.commit()
                 deliver(settings, ctx.outbox.take())
             else:
@@ -88,14 +93,32 @@ def unit_of_work(
             _rollback(db)
             raise
         else:
+            # Once the commit is sent its outcome may be unknown (the connection dropped
+            # before the answer): then the stored objects stay, and the storage
+            # reconciliation deletes them if no row names them.
+            committed = True
             db.commit()
             deliver(settings, ctx.outbox.take())
     except _UNAVAILABLE as exc:
+        if not committed:
+            _undo(ctx)
         raise database_unavailable(exc) from exc
+    except BaseException:
+        if not committed:
+            _undo(ctx)
+        raise
     finally:
         with suppress(Exception):
             db.close()
     _run_deferred(sessions, ctx)
+
+
+def _undo(ctx: ServiceContext) -> None:
+    for step in reversed(ctx.undo):
+        try:
+            step()
+        except Exception as exc:  # ``clearcutout storage reconcile`` deletes it later
+            log.warning("undo.failed reason=%s", type(exc).__name__)
 
 
 def _rollback(db: Session) -> None:

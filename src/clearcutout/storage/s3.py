@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -173,6 +174,24 @@ class S3ObjectStore:
                     yield item["Key"][strip:]
         except (BotoCoreError, ClientError) as exc:
             raise self._fail("list objects", exc) from exc
+
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        validate_prefix(prefix)
+        strip = len(self.prefix)
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    modified = item["LastModified"]
+                    if modified.tzinfo is None:
+                        modified = modified.replace(tzinfo=UTC)
+                    yield item["Key"][strip:], modified
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("list objects", exc) from exc
+
+    def sweep_partials(self, older_than: datetime) -> int:
+        # A PUT is stored whole or not at all: S3 keeps no half-written object.
+        return 0
 
     def delete_prefix(self, prefix: str) -> int:
         # An empty prefix would wipe the whole store: refuse it, a caller bug is likelier.

@@ -1,5 +1,7 @@
 """``Idempotency-Key`` on uploads: the same key within ``idempotency_key_hours`` answers
-with the job the first request created, instead of storing the image a second time.
+with the job the first request created, instead of storing the image a second time. On
+``/v1.0/removebg``, which stores nothing, a repeated key is processed again (the engine
+is deterministic: the same image) but not charged again.
 
 A client that lost the answer (a crash, a dropped connection) sends the request again
 with the same key and learns the job it already has. The key row is written in the same
@@ -22,7 +24,14 @@ from clearcutout.db.models import IdempotencyKey, User
 from clearcutout.errors import IdempotencyKeyError, ValidationError
 from clearcutout.service.context import ServiceContext
 
-__all__ = ["MAX_KEY_LENGTH", "forget_expired", "remember", "replayed_job", "request_hash"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "find",
+    "forget_expired",
+    "remember",
+    "replayed_job",
+    "request_hash",
+]
 
 MAX_KEY_LENGTH = 255
 
@@ -45,39 +54,56 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def find(ctx: ServiceContext, user_id: str, *, scope: str, key: str, fingerprint: str) -> bool:
+    """Whether an earlier request of ``user_id`` with ``key`` is still remembered; the same
+    key with another request raises :class:`~clearcutout.errors.IdempotencyKeyError`."""
+    return _row(ctx, user_id, scope=scope, key=key, fingerprint=fingerprint) is not None
+
+
 def replayed_job(
     ctx: ServiceContext, user: User, *, scope: str, key: str, fingerprint: str
 ) -> str | None:
     """The job an earlier request with ``key`` created (still remembered), or None."""
+    row = _row(ctx, user.id, scope=scope, key=key, fingerprint=fingerprint)
+    return row.job_id if row is not None else None
+
+
+def _row(
+    ctx: ServiceContext, user_id: str, *, scope: str, key: str, fingerprint: str
+) -> IdempotencyKey | None:
     row = ctx.db.scalar(
         select(IdempotencyKey).where(
-            IdempotencyKey.user_id == user.id,
+            IdempotencyKey.user_id == user_id,
             IdempotencyKey.scope == scope,
             IdempotencyKey.key_hash == _key_hash(key),
             IdempotencyKey.expires_at > ctx.now(),
         )
     )
-    if row is None:
-        return None
-    if row.request_hash != fingerprint:
+    if row is not None and row.request_hash != fingerprint:
         raise IdempotencyKeyError("This Idempotency-Key was already used with a different request.")
-    return row.job_id
+    return row
 
 
 def remember(
-    ctx: ServiceContext, user: User, *, scope: str, key: str, fingerprint: str, job_id: str
+    ctx: ServiceContext,
+    user_id: str,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    job_id: str | None = None,
 ) -> None:
-    """Record ``key`` for the job just created, in the caller's transaction.
+    """Record ``key`` (and the job just created, if any) in the caller's transaction.
 
     An expired row under the same key is replaced. A concurrent request with the same key
     makes the flush (or the commit) fail on the unique constraint; the caller then finds
-    the winner's job with :func:`replayed_job`.
+    the winner's with :func:`replayed_job` / :func:`find`.
     """
     key_hash = _key_hash(key)
     now = ctx.now()
     ctx.db.execute(
         delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user.id,
+            IdempotencyKey.user_id == user_id,
             IdempotencyKey.scope == scope,
             IdempotencyKey.key_hash == key_hash,
             IdempotencyKey.expires_at <= now,
@@ -85,7 +111,7 @@ def remember(
     )
     ctx.db.add(
         IdempotencyKey(
-            user_id=user.id,
+            user_id=user_id,
             scope=scope,
             key_hash=key_hash,
             request_hash=fingerprint,

@@ -319,7 +319,7 @@ def _submit(
             )
             if key is not None:
                 idempotency.remember(
-                    ctx, user, scope="jobs", key=key, fingerprint=job.fingerprint, job_id=info.id
+                    ctx, user.id, scope="jobs", key=key, fingerprint=job.fingerprint, job_id=info.id
                 )
             return info, False
     except IntegrityError:
