@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from clearcutout.errors import ConfigurationError
 
 
 def _default_models_dir() -> Path:
@@ -154,6 +156,9 @@ class Settings(EngineSettings):
     # None = SQLite file ``clearcutout.sqlite3`` under ``data_dir``; PostgreSQL by URL
     # (``postgresql+psycopg://…``).
     database_url: str | None = None
+    # SQLite: how long a write waits for another writer's lock (retrying) before the
+    # request answers 503 with Retry-After.
+    database_lock_timeout_s: float = Field(default=10.0, gt=0)
     # Public address used in emailed links.
     base_url: str = "http://127.0.0.1:8000"
     # App secret (CSRF signing, blind-index and token keys), base64 of 32 random bytes;
@@ -191,8 +196,23 @@ class Settings(EngineSettings):
     job_lease_seconds: float = Field(default=30.0, gt=0)
     # How often an idle worker looks for jobs queued by other processes.
     job_poll_seconds: float = Field(default=2.0, gt=0)
-    # Attempts before a job that keeps failing for transient reasons is marked failed.
+    # Attempts before a job that keeps failing for an unexpected reason (a crash, a bug)
+    # is marked failed.
     job_max_attempts: int = Field(default=3, ge=1)
+    # Attempts before a job that keeps meeting a transient fault (storage or database
+    # unavailable) is marked failed. With the back-off below the default spans ~40 min.
+    job_transient_attempts: int = Field(default=10, ge=1)
+    # Back-off before a job that failed is tried again: the n-th retry waits a random
+    # time between half and all of ``base * 2**(n-1)`` seconds, at most ``max``.
+    job_retry_base_seconds: float = Field(default=15.0, ge=0)
+    job_retry_max_seconds: float = Field(default=600.0, ge=0)
+    # How long an ``Idempotency-Key`` on an upload is remembered (same key, same answer).
+    idempotency_key_hours: int = Field(default=24, ge=1)
+
+    # Object storage calls (S3): give up connecting / waiting for an answer after this
+    # many seconds, so a hung server answers 503 instead of holding the request.
+    storage_connect_timeout_s: float = Field(default=3.0, gt=0)
+    storage_read_timeout_s: float = Field(default=15.0, gt=0)
 
     # Retention, residency and data export (privacy policy, "Data Retention", "Data
     # Residency & International Transfers", "Access & Portability").
@@ -235,10 +255,36 @@ class Settings(EngineSettings):
         return tuple(sources)
 
 
+def describe_settings_error(error: ValidationError) -> str:
+    """One line for a settings error: each bad setting by its environment name, the
+    value given and the rule it breaks (never a traceback, never a secret's value)."""
+    parts = []
+    for problem in error.errors():
+        name = "CLEARCUTOUT_" + "__".join(str(part) for part in problem["loc"]).upper()
+        value = problem.get("input")
+        shown = "(hidden)" if any(w in name for w in _SECRET_WORDS) else repr(value)
+        if problem["type"] == "missing":
+            shown = "(missing)"
+        elif isinstance(value, dict | list):
+            shown = "(a table)" if isinstance(value, dict) else "(a list)"
+        parts.append(f"{name}={shown}: {problem['msg'].lower()}")
+    return "invalid setting " + "; ".join(parts)
+
+
+_SECRET_WORDS = ("KEY", "SECRET", "PASSWORD")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once; tests call ``get_settings.cache_clear()``."""
-    return Settings()
+    """The process-wide settings, read once; tests call ``get_settings.cache_clear()``.
+
+    A setting that breaks its rule raises :class:`ConfigurationError` with one line
+    naming it (``describe_settings_error``), for the CLI and ``serve`` to print.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_settings_error(exc)) from None
 
 
 def settings_with(**overrides: Any) -> Settings:

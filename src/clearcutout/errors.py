@@ -55,6 +55,10 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   ├── NotFoundError (404)            not_found | job_not_found | export_not_found
     │   │   └── ObjectNotFoundError        object_not_found: no stored object under a key
     │   ├── JobNotReadyError (409)         job_not_ready
+    │   ├── JobNotRetryableError (409)     job_not_retryable: only a failed job with its
+    │   │                                  original can be retried
+    │   ├── IdempotencyKeyError (422)      idempotency_key_reused: the key came with
+    │   │                                  another request
     │   ├── ExportNotReadyError (409)      export_not_ready
     │   ├── RegionMoveRefusedError (409)   region_move_refused: jobs or an export pending
     │   ├── JobExpiredError (410)          job_expired: retention deleted the images
@@ -68,6 +72,9 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   └── ModelChecksumError             model_checksum_mismatch: a corrupt model file
     ├── InferenceError                     inference_failed: ONNX Runtime failed
     ├── StorageError (503)                 storage_unavailable: disk, S3 or network failed
+    │                                      (transient, ``retry_after_s``)
+    ├── DatabaseUnavailableError (503)     database_unavailable: the database failed or is
+    │                                      locked (transient, ``retry_after_s``)
     ├── InvalidObjectKeyError              invalid_object_key: a bug (also a ValueError)
     ├── DecryptionError                    decryption_failed: wrong key, altered data
     ├── IllegalTransitionError (409)       illegal_transition: a job move the state
@@ -99,6 +106,10 @@ class ClearCutoutError(Exception):
     code: str = "error"
     title: str = "Error"
     http_status: int = 500
+    # A fault of something we depend on (storage, database) that passes by itself: a job
+    # waits and tries again later, a client is told when (``Retry-After``).
+    transient: bool = False
+    retry_after_s: int = 5
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -324,6 +335,18 @@ class JobNotReadyError(ServiceError):
     http_status = 409
 
 
+class JobNotRetryableError(ServiceError):
+    code = "job_not_retryable"
+    title = "Job cannot be retried"
+    http_status = 409
+
+
+class IdempotencyKeyError(ServiceError):
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused"
+    http_status = 422
+
+
 class ExportNotReadyError(ServiceError):
     code = "export_not_ready"
     title = "Export not ready"
@@ -414,11 +437,25 @@ class InferenceError(ClearCutoutError):
 
 
 class StorageError(ClearCutoutError):
-    """The object store could not do its work (disk full, S3 unreachable or refusing)."""
+    """The object store could not do its work (disk full, S3 unreachable or refusing).
+
+    The message says what failed, never where (no path, endpoint or bucket): it reaches
+    clients. Logs name the store.
+    """
 
     code = "storage_unavailable"
     title = "Storage unavailable"
     http_status = 503
+    transient = True
+
+
+class DatabaseUnavailableError(ClearCutoutError):
+    """The database failed (connection lost, disk full, locked too long): try later."""
+
+    code = "database_unavailable"
+    title = "Database unavailable"
+    http_status = 503
+    transient = True
 
 
 class InvalidObjectKeyError(ClearCutoutError, ValueError):

@@ -73,12 +73,17 @@ def test_a_failed_write_keeps_the_old_object_and_leaves_no_trace(
     assert _everything_under(file_store.root) == ["doc"]
 
 
-def test_a_crashed_writers_temp_file_is_never_listed(file_store: FileObjectStore) -> None:
+def test_a_crashed_writers_temp_file_is_never_listed_but_deleted_with_its_prefix(
+    file_store: FileObjectStore,
+) -> None:
     file_store.put("jobs/1/result", b"r")
     # What a process killed between write and rename leaves behind.
-    (file_store.root / "jobs" / "1" / ".tmp-abc123.partial").write_bytes(b"half")
+    partial = file_store.root / "jobs" / "1" / ".tmp-abc123.partial"
+    partial.write_bytes(b"half")
     assert list(file_store.iter_keys()) == ["jobs/1/result"]
-    assert file_store.delete_prefix("jobs/") == 1
+    assert file_store.delete_prefix("jobs/") == 1  # objects counted; the partial goes too
+    assert not partial.exists()
+    assert not (file_store.root / "jobs").exists()
 
 
 def test_deleting_removes_emptied_directories(file_store: FileObjectStore) -> None:

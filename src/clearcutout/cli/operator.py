@@ -12,6 +12,7 @@
     clearcutout mail announce --category service_updates|marketing --subject S --body-file F
     clearcutout retention sweep
     clearcutout storage init
+    clearcutout storage reconcile
 
 Errors print one line and exit with status 1.
 """
@@ -279,6 +280,19 @@ def storage_init() -> None:
         stdout.print(f"{rule.region}: {rule.store} expires objects after {rule.days} days")
 
 
+def storage_reconcile() -> None:
+    """Delete stored objects no job knows about (older than an hour) and half-written
+    files; print the counts."""
+    from clearcutout.service.runtime import Runtime
+    from clearcutout.workers.tasks import reconcile_storage
+
+    with Runtime.from_settings(get_settings()) as runtime:
+        report = reconcile_storage(runtime)
+    stdout.print(f"Objects checked: {report.objects_checked}")
+    stdout.print(f"Objects without a job deleted: {report.objects_deleted}")
+    stdout.print(f"Half-written files deleted: {report.partials_deleted}")
+
+
 #: The command groups: name, help, and each command's name and function.
 _GROUPS: Final[tuple[tuple[str, str, dict[str, Callable[..., None]]], ...]] = (
     ("db", "Database commands.", {"upgrade": db_upgrade}),
@@ -296,7 +310,7 @@ _GROUPS: Final[tuple[tuple[str, str, dict[str, Callable[..., None]]], ...]] = (
     ("policy", "Privacy-policy versions.", {"publish": policy_publish}),
     ("mail", "Emails to users.", {"announce": mail_announce}),
     ("retention", "Automatic deletion of images.", {"sweep": retention_sweep}),
-    ("storage", "Object storage.", {"init": storage_init}),
+    ("storage", "Object storage.", {"init": storage_init, "reconcile": storage_reconcile}),
 )
 
 

@@ -18,29 +18,35 @@ from clearcutout.errors import DatabaseNotMigratedError
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # Overwrite deleted content so old personal data does not linger in free pages.
-    cursor.execute("PRAGMA secure_delete=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+def _sqlite_pragmas(lock_timeout_s: float) -> Any:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # Overwrite deleted content so old personal data does not linger in free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
+        # Wait (retrying) this long for another writer's lock before "database is
+        # locked"; past it the request answers 503 with Retry-After.
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout_s * 1000)}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return apply
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their folder created and safe pragmas."""
+def create_db_engine(url: str, *, lock_timeout_s: float = 10.0) -> Engine:
+    """An engine for ``url``; SQLite files get their folder created and safe pragmas,
+    PostgreSQL connections are checked before use (a restarted server costs no error)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": lock_timeout_s}
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout_s))
     return engine
 
 

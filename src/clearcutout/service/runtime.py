@@ -46,7 +46,9 @@ class Runtime:
         Refuses (``DatabaseNotMigratedError``) a database that is not migrated, unless
         ``check_database`` is false.
         """
-        engine = create_db_engine(settings.effective_database_url)
+        engine = create_db_engine(
+            settings.effective_database_url, lock_timeout_s=settings.database_lock_timeout_s
+        )
         try:
             if check_database:
                 check_migrated(engine)

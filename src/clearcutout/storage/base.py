@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from clearcutout.errors import InvalidObjectKeyError
@@ -113,7 +114,19 @@ class ObjectStore(Protocol):
         ...
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every object whose key starts with ``prefix`` (non-empty); the count."""
+        """Delete every object whose key starts with ``prefix`` (non-empty); the count.
+
+        Half-written files under the prefix (a writer that was killed) go too.
+        """
+        ...
+
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """Every key that starts with ``prefix`` and when it was last written (UTC)."""
+        ...
+
+    def sweep_partials(self, older_than: datetime) -> int:
+        """Remove half-written files (a writer killed mid-write) last touched before
+        ``older_than``; the count. A store that writes atomically has none."""
         ...
 
     def describe(self) -> str:

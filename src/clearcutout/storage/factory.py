@@ -21,8 +21,17 @@ __all__ = ["open_store"]
 _S3_QUERY_KEYS = frozenset({"endpoint", "region"})
 
 
-def open_store(url: str, *, credentials: S3Credentials | None = None) -> ObjectStore:
-    """The store a URL names; no I/O happens until the store is used."""
+def open_store(
+    url: str,
+    *,
+    credentials: S3Credentials | None = None,
+    connect_timeout_s: float = 3.0,
+    read_timeout_s: float = 15.0,
+) -> ObjectStore:
+    """The store a URL names; no I/O happens until the store is used.
+
+    The timeouts bound every call to a network store (seconds).
+    """
     url = url.strip()
     if not url:
         raise InvalidStorageURLError("the storage URL is empty")
@@ -33,7 +42,7 @@ def open_store(url: str, *, credentials: S3Credentials | None = None) -> ObjectS
     if scheme == "file":
         return _open_file(url)
     if scheme == "s3":
-        return _open_s3(url, credentials)
+        return _open_s3(url, credentials, connect_timeout_s, read_timeout_s)
     raise InvalidStorageURLError(
         f"unsupported storage URL scheme {scheme!r} in {_redact(url)!r}: "
         "use file:///absolute/path, a plain path, or s3://bucket/prefix"
@@ -62,7 +71,9 @@ def _open_file(url: str) -> FileObjectStore:
     return FileObjectStore(Path(path))
 
 
-def _open_s3(url: str, credentials: S3Credentials | None) -> S3ObjectStore:
+def _open_s3(
+    url: str, credentials: S3Credentials | None, connect_timeout_s: float, read_timeout_s: float
+) -> S3ObjectStore:
     parts = urlsplit(url)
     if "@" in parts.netloc:
         raise InvalidStorageURLError(
@@ -95,6 +106,8 @@ def _open_s3(url: str, credentials: S3Credentials | None) -> S3ObjectStore:
             access_key_id=credentials.access_key_id if credentials else None,
             secret_access_key=credentials.secret_access_key if credentials else None,
             prefix=f"{prefix}/" if prefix else "",
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
         )
     except ValueError as exc:
         raise InvalidStorageURLError(f"s3 URL {url!r}: {exc}") from exc

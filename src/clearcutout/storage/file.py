@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from clearcutout.errors import InvalidObjectKeyError, ObjectNotFoundError, StorageError
@@ -61,8 +62,7 @@ class FileObjectStore:
                 # A concurrent delete pruned a parent directory: make it again.
                 if attempt == _PUT_ATTEMPTS - 1:
                     raise StorageError(
-                        f"could not write an object in {self.describe()}: its directory "
-                        "kept disappearing"
+                        "could not write an object: its directory kept disappearing"
                     ) from None
             except (IsADirectoryError, NotADirectoryError) as exc:
                 raise InvalidObjectKeyError(
@@ -70,9 +70,7 @@ class FileObjectStore:
                     "the file store cannot hold both 'a' and 'a/b'"
                 ) from exc
             except OSError as exc:
-                raise StorageError(
-                    f"could not write an object in {self.describe()}: {exc.strerror}"
-                ) from exc
+                raise StorageError(f"could not write an object: {exc.strerror}") from exc
 
     def _make_dirs(self, directory: Path) -> None:
         """Create ``directory`` and missing parents 0700 whatever the umask is."""
@@ -128,25 +126,21 @@ class FileObjectStore:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise ObjectNotFoundError(f"no object under key {key!r}") from None
-            raise StorageError(
-                f"could not read an object in {self.describe()}: {exc.strerror}"
-            ) from exc
+            raise StorageError(f"could not read an object: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "rb", closefd=True) as handle:
                 return handle.read()
         except IsADirectoryError:
             raise ObjectNotFoundError(f"no object under key {key!r}") from None
         except OSError as exc:
-            raise StorageError(
-                f"could not read an object in {self.describe()}: {exc.strerror}"
-            ) from exc
+            raise StorageError(f"could not read an object: {exc.strerror}") from exc
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
         try:
             return path.is_file() and not path.is_symlink()
         except OSError as exc:
-            raise StorageError(f"could not inspect {self.describe()}: {exc.strerror}") from exc
+            raise StorageError(f"could not inspect the store: {exc.strerror}") from exc
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         validate_prefix(prefix)
@@ -167,7 +161,7 @@ class FileObjectStore:
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise StorageError(f"could not list {self.describe()}: {exc.strerror}") from exc
+            raise StorageError(f"could not list the store: {exc.strerror}") from exc
         sortable: list[tuple[str, os.DirEntry[str], bool]] = []
         for entry in entries:
             is_dir = entry.is_dir(follow_symlinks=False)
@@ -178,6 +172,45 @@ class FileObjectStore:
                 yield from self._walk(Path(entry.path), f"{key_base}{entry.name}/", "")
             else:
                 yield key_base + entry.name
+
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        for key in self.iter_keys(prefix):
+            try:
+                modified = self._path(key).stat().st_mtime
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            except OSError as exc:
+                raise StorageError(f"could not inspect the store: {exc.strerror}") from exc
+            yield key, datetime.fromtimestamp(modified, UTC)
+
+    def _partials(self, directory: Path) -> Iterator[Path]:
+        """The half-written files (``.tmp-*.partial``) under ``directory``, at any depth.
+
+        Listing skips them (they are no objects), so sweeps and erasure look for them
+        here: a writer killed mid-write leaves one behind.
+        """
+        try:
+            for folder, _dirs, files in os.walk(directory):
+                for name in files:
+                    if name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX):
+                        yield Path(folder, name)
+        except OSError as exc:
+            raise StorageError(f"could not list the store: {exc.strerror}") from exc
+
+    def sweep_partials(self, older_than: datetime) -> int:
+        removed = 0
+        limit = older_than.timestamp()
+        for path in list(self._partials(self.root)):
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed += 1
+                    self._prune(path.parent)
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+            except OSError as exc:
+                raise StorageError(f"could not delete a partial file: {exc.strerror}") from exc
+        return removed
 
     # -- deleting ------------------------------------------------------------------
 
@@ -196,10 +229,24 @@ class FileObjectStore:
             if self._unlink(path):
                 deleted += 1
             parents.add(path.parent)
+        # Half-written files of a killed writer under the prefix: the person's data too.
+        partials = 0
+        directory_part = prefix.rpartition("/")[0]
+        base = self.root.joinpath(*directory_part.split("/")) if directory_part else self.root
+        for path in list(self._partials(base)):
+            folder = path.parent.relative_to(self.root).as_posix()
+            if (folder + "/").startswith(prefix) and self._unlink(path):
+                partials += 1  # not an object: not counted as one
+                parents.add(path.parent)
         # Deepest first, so a parent is pruned after its emptied children.
         for directory in sorted(parents, key=lambda p: len(p.parts), reverse=True):
             self._prune(directory)
-        logger.info("storage.delete_prefix store=%s deleted=%d", self.describe(), deleted)
+        logger.info(
+            "storage.delete_prefix store=%s deleted=%d partials=%d",
+            self.describe(),
+            deleted,
+            partials,
+        )
         return deleted
 
     def _unlink(self, path: Path) -> bool:
@@ -211,9 +258,7 @@ class FileObjectStore:
         except IsADirectoryError:
             return False
         except OSError as exc:
-            raise StorageError(
-                f"could not delete an object in {self.describe()}: {exc.strerror}"
-            ) from exc
+            raise StorageError(f"could not delete an object: {exc.strerror}") from exc
         return True
 
     def _prune(self, directory: Path) -> None:

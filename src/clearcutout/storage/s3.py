@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -60,6 +61,8 @@ class S3ObjectStore:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         prefix: str = "",
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 15.0,
     ) -> None:
         if not bucket:
             raise ValueError("an S3 bucket name is required")
@@ -77,9 +80,11 @@ class S3ObjectStore:
             # style; AWS itself picks the right style on its own.
             s3={"addressing_style": "path" if endpoint_url else "auto"},
             signature_version="s3v4",
-            retries={"max_attempts": 4, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
+            # Two tries at most, each bounded: a hung server costs a request about
+            # 2 × (connect + read) seconds, then a 503 (botocore's defaults waited ~300 s).
+            retries={"max_attempts": 2, "mode": "standard"},
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
             # botocore >= 1.36 adds CRC trailers that several S3-compatible servers
             # reject; integrity is checked above us anyway (AES-GCM authenticates).
             request_checksum_calculation="when_required",
@@ -109,7 +114,11 @@ class S3ObjectStore:
     def _fail(self, action: str, exc: Exception) -> StorageError:
         """A :class:`StorageError` for ``exc``, naming the action but no key or secret."""
         reason = _error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-        return StorageError(f"object storage {self.describe()} failed to {action}: {reason}")
+        # The message reaches clients: what failed, never where (endpoint, bucket).
+        logger.warning(
+            "storage.failed store=%s action=%r reason=%s", self.describe(), action, reason
+        )
+        return StorageError(f"Object storage failed to {action}: {reason}.")
 
     # -- objects -------------------------------------------------------------------
 
@@ -166,6 +175,24 @@ class S3ObjectStore:
         except (BotoCoreError, ClientError) as exc:
             raise self._fail("list objects", exc) from exc
 
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        validate_prefix(prefix)
+        strip = len(self.prefix)
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    modified = item["LastModified"]
+                    if modified.tzinfo is None:
+                        modified = modified.replace(tzinfo=UTC)
+                    yield item["Key"][strip:], modified
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("list objects", exc) from exc
+
+    def sweep_partials(self, older_than: datetime) -> int:
+        # A PUT is stored whole or not at all: S3 keeps no half-written object.
+        return 0
+
     def delete_prefix(self, prefix: str) -> int:
         # An empty prefix would wipe the whole store: refuse it, a caller bug is likelier.
         validate_prefix(prefix, allow_empty=False)
@@ -193,9 +220,10 @@ class S3ObjectStore:
             errors = response.get("Errors", [])
             if errors:
                 codes = sorted({str(error.get("Code", "Unknown")) for error in errors})
+                logger.warning("storage.failed store=%s action='delete objects'", self.describe())
                 raise StorageError(
-                    f"object storage {self.describe()} failed to delete {len(errors)} of "
-                    f"{len(keys)} objects: {', '.join(codes)}"
+                    f"Object storage failed to delete {len(errors)} of "
+                    f"{len(keys)} objects: {', '.join(codes)}."
                 )
             deleted += len(keys)
         logger.info("storage.delete_prefix store=%s deleted=%d", self.describe(), deleted)

@@ -1,5 +1,10 @@
 """The one place errors become responses: JSON ``{"errors": [...]}`` for the API, a page
-for browsers. Every ``ClearCutoutError`` carries its status, code and message."""
+for browsers. Every ``ClearCutoutError`` carries its status, code and message.
+
+A transient fault (storage or database unavailable) answers 503 with ``Retry-After``. A
+database error that escaped a unit of work, and any other unexpected exception, still
+answers in the same shape (never a bare ``500 text/plain``), without its details.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
+from clearcutout.service.context import database_unavailable
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
 log = logging.getLogger(__name__)
@@ -51,9 +59,24 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     response = _respond(
         request, status=exc.http_status, code=exc.code, title=exc.title, detail=detail
     )
-    if isinstance(exc, ThrottledError):
+    if isinstance(exc, ThrottledError) or exc.transient:
         response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
+
+
+async def handle_database_error(request: Request, exc: Exception) -> Response:
+    return await handle_clearcutout_error(request, database_unavailable(exc))
+
+
+async def handle_unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("request.crashed path=%s reason=%s", request.url.path, type(exc).__name__)
+    return _respond(
+        request,
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        detail="Something went wrong on our side.",
+    )
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> Response:
@@ -92,3 +115,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClearCutoutError, handle_clearcutout_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    for kind in (OperationalError, InterfaceError, DisconnectionError, SqlTimeoutError):
+        app.add_exception_handler(kind, handle_database_error)
+    app.add_exception_handler(Exception, handle_unexpected_error)

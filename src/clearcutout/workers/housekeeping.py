@@ -3,6 +3,8 @@
 * runs the retention sweep (``workers.tasks.sweep_retention``) at start and then every
   ``retention_sweep_interval_seconds`` (0 turns it off: a scale-out deployment runs it
   from Celery beat or ``clearcutout retention sweep``), and
+* reconciles storage with the database right after each sweep
+  (``workers.tasks.reconcile_storage``: objects no job knows about, half-written files),
 * builds the "Download my data" archives that are waiting (``workers.tasks.build_exports``),
   at once when :meth:`Housekeeper.wake` is called after a request is committed, and at
   every tick, so an archive whose build was cut short by a restart is built after it.
@@ -18,7 +20,7 @@ import threading
 import time
 
 from clearcutout.service.runtime import Runtime
-from clearcutout.workers.tasks import build_exports, sweep_retention
+from clearcutout.workers.tasks import build_exports, reconcile_storage, sweep_retention
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,10 @@ class Housekeeper:
             self.sweeps += 1
         except Exception:  # the next tick tries again; never end the thread
             log.exception("retention.sweep_failed")
+        try:
+            reconcile_storage(self.runtime)
+        except Exception:
+            log.exception("storage.reconcile_failed")
 
     def _build_exports(self) -> None:
         try:

@@ -3,6 +3,7 @@
     run_job(runtime, job_id, lease_owner=…)   process one claimed image job
     sweep_retention(runtime)                  delete what is past its retention period
     build_exports(runtime)                    build the waiting "Download my data" archives
+    reconcile_storage(runtime)                delete stored objects no job knows about
 
 Each takes ids and settings only, is idempotent, and opens its own short units of work
 (:meth:`~clearcutout.service.runtime.Runtime.unit_of_work`), so the same call is the
@@ -19,12 +20,13 @@ import time
 from clearcutout.errors import ClearCutoutError
 from clearcutout.service import jobs
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.privacy import export, retention
+from clearcutout.service.jobs import idempotency
+from clearcutout.service.privacy import export, reconcile, retention
 from clearcutout.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_exports", "run_job", "sweep_retention"]
+__all__ = ["build_exports", "reconcile_storage", "run_job", "sweep_retention"]
 
 
 # -- image jobs -----------------------------------------------------------------------------
@@ -44,8 +46,14 @@ def run_job(runtime: Runtime, job_id: str, *, lease_owner: str) -> str:
             claimed = jobs.load_claimed(ctx, job_id, lease_owner=lease_owner)
         if claimed is None:
             return "skipped"
-        remover = jobs.remover_for(runtime.settings, claimed.model)
-        output = jobs.produce_result(remover, claimed)
+        with runtime.unit_of_work() as ctx:
+            found = jobs.stored_result(ctx, claimed) if claimed.attempt > 1 else None
+        if found is not None:  # an earlier attempt stored it but could not say so
+            stored_key, output = found
+        else:
+            stored_key = None
+            remover = jobs.remover_for(runtime.settings, claimed.model)
+            output = jobs.produce_result(remover, claimed)
         with runtime.unit_of_work() as ctx:
             done = jobs.complete(
                 ctx,
@@ -53,6 +61,7 @@ def run_job(runtime: Runtime, job_id: str, *, lease_owner: str) -> str:
                 output,
                 lease_owner=lease_owner,
                 seconds=time.perf_counter() - started,
+                stored_key=stored_key,
             )
         return "done" if done else "lost"
     except Exception as exc:  # a job's failure must not end the worker
@@ -145,3 +154,26 @@ def build_exports(runtime: Runtime) -> int:
             with runtime.unit_of_work() as ctx:
                 export.count_failure(ctx, export_id)
     return built
+
+
+# -- strays -----------------------------------------------------------------------------------
+
+
+def reconcile_storage(runtime: Runtime) -> reconcile.ReconcileReport:
+    """Delete what the stores hold that no job knows about (an upload whose commit failed,
+    a write that landed after its timeout, a killed writer's half-written file), and the
+    expired ``Idempotency-Key`` records; counts only. Each region is its own transaction.
+    """
+    report = reconcile.ReconcileReport()
+    for region in runtime.settings.regions:
+        with runtime.unit_of_work() as ctx:
+            reconcile.reconcile_region(ctx, region, report)
+    with runtime.unit_of_work() as ctx:
+        idempotency.forget_expired(ctx)
+    log.info(
+        "storage.reconciled objects_checked=%d objects_deleted=%d partials_deleted=%d",
+        report.objects_checked,
+        report.objects_deleted,
+        report.partials_deleted,
+    )
+    return report

@@ -87,7 +87,7 @@ def test_the_state_machine_allows_exactly_the_documented_moves() -> None:
         S.QUEUED: {S.RUNNING, S.EXPIRED},
         S.RUNNING: {S.DONE, S.FAILED, S.QUEUED, S.EXPIRED},
         S.DONE: {S.EXPIRED},
-        S.FAILED: {S.EXPIRED},
+        S.FAILED: {S.QUEUED, S.EXPIRED},  # the owner retries a failed job
         S.EXPIRED: set(),
     } == jobs.TRANSITIONS
 

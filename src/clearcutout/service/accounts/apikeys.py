@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from clearcutout.db.models import ApiKey, User
 from clearcutout.errors import (
@@ -118,7 +118,14 @@ def authenticate_api_key(ctx: ServiceContext, raw: str, *, scope: str) -> User:
         )
     now = ctx.now()
     if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
-        row.last_used_at = now
+        # Bookkeeping, written after the request's own commit: a full disk or a held lock
+        # skips it instead of failing the request.
+        key_id = row.id
+        ctx.defer(
+            lambda db: db.execute(
+                update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+            )
+        )
     user = ctx.db.get(User, row.user_id)
     if user is None:
         raise invalid

@@ -43,7 +43,7 @@ __all__ = [
 MAGIC = b"CCO1"
 _LENGTH_BYTES = 2
 
-_stores: dict[tuple[str, str, str | None], ObjectStore] = {}
+_stores: dict[tuple[str, str, str | None, tuple[float, float]], ObjectStore] = {}
 _stores_lock = threading.Lock()
 
 
@@ -62,7 +62,8 @@ def region_store(settings: Settings, region: str) -> ObjectStore:
     region_settings = settings.regions[region]
     url = storage_url(settings, region)
     access_key = region_settings.s3_access_key_id
-    cache_key = (region, url, access_key)
+    timeouts = (settings.storage_connect_timeout_s, settings.storage_read_timeout_s)
+    cache_key = (region, url, access_key, timeouts)
     with _stores_lock:
         store = _stores.get(cache_key)
         if store is None:
@@ -72,7 +73,12 @@ def region_store(settings: Settings, region: str) -> ObjectStore:
                     access_key_id=access_key,
                     secret_access_key=region_settings.s3_secret_access_key.get_secret_value(),
                 )
-            store = _stores[cache_key] = open_store(url, credentials=credentials)
+            store = _stores[cache_key] = open_store(
+                url,
+                credentials=credentials,
+                connect_timeout_s=timeouts[0],
+                read_timeout_s=timeouts[1],
+            )
         return store
 
 

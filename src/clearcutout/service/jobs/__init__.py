@@ -23,6 +23,7 @@ from clearcutout.service.jobs.history import (
     ProcessedImage,
     StoredOriginal,
     get_job,
+    job_info,
     list_jobs,
     original,
     result,
@@ -35,7 +36,9 @@ from clearcutout.service.jobs.processing import (
     job_region_and_model,
     load_claimed,
     produce_result,
+    retry_job,
     retry_or_fail,
+    stored_result,
 )
 from clearcutout.service.jobs.statemachine import (
     TRANSITIONS,
@@ -74,6 +77,7 @@ __all__ = [
     "expire_job",
     "fail",
     "get_job",
+    "job_info",
     "job_region_and_model",
     "list_jobs",
     "load_claimed",
@@ -84,7 +88,9 @@ __all__ = [
     "renew_lease",
     "requeue_stale",
     "result",
+    "retry_job",
     "retry_or_fail",
+    "stored_result",
     "submit",
     "transition",
 ]

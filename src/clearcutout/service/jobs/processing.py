@@ -5,23 +5,42 @@ engine, then store the result and finish the job — or fail it, or queue it aga
 anonymous usage statistics in the same transaction, so a job is finished exactly once
 even when a worker that lost its lease finishes late. Each step is idempotent; the task
 that strings them together is ``workers.tasks.run_job``.
+
+Completion is idempotent across attempts too: when the "done" write failed after the
+result was stored (the database went away), the next attempt finds that result
+(:func:`stored_result`) and finishes with it instead of running the engine again.
+
+Failures are sorted (:func:`retry_or_fail`): a bad image fails for good; a transient
+fault (storage, database) waits out a back-off and is tried again for up to
+``job_transient_attempts``; anything else up to ``job_max_attempts``. The owner can queue
+a failed job again (:func:`retry_job`) while its original is kept.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from dataclasses import dataclass
 
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
-from clearcutout.db.models import Job
+from clearcutout.db.models import Job, User
 from clearcutout.engine import CutoutOptions, Remover
 from clearcutout.engine.geometry import Box
-from clearcutout.errors import ClearCutoutError, InputError
+from clearcutout.errors import (
+    ClearCutoutError,
+    DecryptionError,
+    InputError,
+    JobNotRetryableError,
+    ObjectNotFoundError,
+    UnknownModelError,
+)
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
-from clearcutout.service.jobs.statemachine import JobStatus, transition
+from clearcutout.service.jobs.history import owned_job
+from clearcutout.service.jobs.statemachine import JobStatus, backoff, transition
 from clearcutout.service.jobs.usage import record_usage
 
 log = logging.getLogger(__name__)
@@ -34,8 +53,13 @@ __all__ = [
     "job_region_and_model",
     "load_claimed",
     "produce_result",
+    "retry_job",
     "retry_or_fail",
+    "stored_result",
 ]
+
+# Errors another try cannot cure: the image itself, a missing original, a destroyed key.
+_PERMANENT = (InputError, ObjectNotFoundError, DecryptionError, UnknownModelError)
 
 
 def job_region_and_model(ctx: ServiceContext, job_id: str) -> tuple[str, str] | None:
@@ -93,6 +117,41 @@ def load_claimed(ctx: ServiceContext, job_id: str, *, lease_owner: str) -> Claim
     )
 
 
+def stored_result(ctx: ServiceContext, job: ClaimedJob) -> tuple[str, JobOutput] | None:
+    """A result an earlier attempt of ``job`` stored but could not record; its key and
+    what ``complete`` needs, or None (then the engine runs).
+
+    Only this job's own ``result-<n>`` objects of earlier attempts are considered, newest
+    first; one that does not open (cut short, foreign) is skipped.
+    """
+    store = objects.region_store(ctx.settings, job.region)
+    prefix = objects.job_object_key(job.user_id, job.id, "result-")
+    earlier: list[tuple[int, str]] = []
+    for key in store.iter_keys(prefix):
+        suffix = key.rpartition("result-")[2]
+        if suffix.isdigit() and int(suffix) < job.attempt:
+            earlier.append((int(suffix), key))
+    for _attempt, key in sorted(earlier, reverse=True):
+        try:
+            png = objects.get_object(ctx, owner_id=job.user_id, region=job.region, object_key=key)
+            with Image.open(io.BytesIO(png)) as image:
+                image.load()
+                alpha = image.getchannel("A") if image.mode == "RGBA" else image.convert("L")
+                box = alpha.getbbox() or (0, 0, 0, 0)
+                width, height = image.size
+        except (ObjectNotFoundError, DecryptionError, UnidentifiedImageError, OSError):
+            continue
+        left, top, right, bottom = box
+        return key, JobOutput(
+            png=png,
+            width=width,
+            height=height,
+            foreground=Box(left=left, top=top, width=right - left, height=bottom - top),
+            timings={},
+        )
+    return None
+
+
 def produce_result(remover: Remover, job: ClaimedJob) -> JobOutput:
     """Run the engine: the cutout as an RGBA PNG (background colour applied on download)."""
     options = job.options.replace(format="png", bg_color=None)
@@ -116,15 +175,25 @@ def produce_result(remover: Remover, job: ClaimedJob) -> JobOutput:
 
 
 def complete(
-    ctx: ServiceContext, job: ClaimedJob, output: JobOutput, *, lease_owner: str, seconds: float
+    ctx: ServiceContext,
+    job: ClaimedJob,
+    output: JobOutput,
+    *,
+    lease_owner: str,
+    seconds: float,
+    stored_key: str | None = None,
 ) -> bool:
     """Store the sealed result and mark the job done, once; False if the lease was lost.
 
     The ``done`` move and the usage count are one transaction, guarded by the lease.
+    ``stored_key`` names a result an earlier attempt already stored (:func:`stored_result`):
+    it is recorded as it is.
     """
-    objects.put_object(
-        ctx, owner_id=job.user_id, region=job.region, object_key=job.result_key, data=output.png
-    )
+    result_key = stored_key or job.result_key
+    if stored_key is None:
+        objects.put_object(
+            ctx, owner_id=job.user_id, region=job.region, object_key=result_key, data=output.png
+        )
     now = ctx.now()
     done = transition(
         ctx,
@@ -133,7 +202,7 @@ def complete(
         JobStatus.DONE,
         lease_owner=lease_owner,
         values={
-            "result_key": job.result_key,
+            "result_key": result_key,
             "result_width": output.width,
             "result_height": output.height,
             "foreground_top": output.foreground.top,
@@ -146,6 +215,7 @@ def complete(
             "lease_expires_at": None,
             "error_code": None,
             "error_message": None,
+            "not_before": None,
         },
     )
     if done:
@@ -160,8 +230,8 @@ def complete(
         log.info("job.done job_id=%s seconds=%.3f attempt=%s", job.id, seconds, job.attempt)
     else:
         recorded = ctx.db.scalar(select(Job.result_key).where(Job.id == job.id))
-        if recorded != job.result_key:  # never remove the result the job finished with
-            objects.delete_object(ctx.settings, region=job.region, object_key=job.result_key)
+        if recorded != result_key:  # never remove the result the job finished with
+            objects.delete_object(ctx.settings, region=job.region, object_key=result_key)
         log.warning("job.finish_lost job_id=%s reason=lease_lost", job.id)
     return done
 
@@ -210,28 +280,40 @@ def retry_or_fail(
     model: str,
     seconds: float,
 ) -> bool:
-    """After an error: queue the job again, or fail it for good — bad input (another try
-    would fail the same way) or out of attempts.
+    """After an error: queue the job again after a back-off, or fail it for good — bad
+    input (another try would fail the same way) or out of attempts (``job_transient_
+    attempts`` for a transient fault, ``job_max_attempts`` for anything else).
 
     True if the job went back to the queue.
     """
-    if not isinstance(error, InputError):
+    if not isinstance(error, _PERMANENT):
+        settings = ctx.settings
+        limit = settings.job_transient_attempts if error.transient else settings.job_max_attempts
+        attempts = ctx.db.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
+        due = ctx.now() + backoff(ctx, attempts)
         requeued = transition(
             ctx,
             job_id,
             JobStatus.RUNNING,
             JobStatus.QUEUED,
             lease_owner=lease_owner,
-            conditions=[Job.attempts < ctx.settings.job_max_attempts],
+            conditions=[Job.attempts < limit],
             values={
                 "lease_owner": None,
                 "lease_expires_at": None,
+                "not_before": due,
                 "error_code": error.code[:64],
                 "error_message": error.message[:1000],
             },
         )
         if requeued:
-            log.warning("job.requeued job_id=%s reason=%s", job_id, error.code)
+            log.warning(
+                "job.requeued job_id=%s reason=%s attempts=%s due=%s",
+                job_id,
+                error.code,
+                attempts,
+                due.isoformat(),
+            )
             return True
     fail(
         ctx,
@@ -243,3 +325,37 @@ def retry_or_fail(
         seconds=seconds,
     )
     return False
+
+
+def retry_job(ctx: ServiceContext, user: User, job_id: str) -> Job:
+    """The owner queues a failed job again, with fresh attempts; the job.
+
+    Only a failed job whose original is still kept (not expired) can be retried.
+    """
+    job = owned_job(ctx, user, job_id)
+    now = ctx.now()
+    if job.status != JobStatus.FAILED or job.original_key is None or job.expires_at <= now:
+        raise JobNotRetryableError(
+            "Only a failed job whose original is still stored can be retried."
+        )
+    moved = transition(
+        ctx,
+        job.id,
+        JobStatus.FAILED,
+        JobStatus.QUEUED,
+        conditions=[Job.expires_at > now],
+        values={
+            "attempts": 0,
+            "not_before": None,
+            "error_code": None,
+            "error_message": None,
+            "finished_at": None,
+            "started_at": None,
+        },
+    )
+    if not moved:
+        raise JobNotRetryableError(
+            "Only a failed job whose original is still stored can be retried."
+        )
+    log.info("job.retried job_id=%s by=owner", job.id)
+    return owned_job(ctx, user, job_id)

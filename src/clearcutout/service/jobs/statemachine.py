@@ -6,22 +6,30 @@ never both win the same move::
     queued ──claim──> running ──complete──> done
       │                 │  ──fail──────> failed
       │                 └──requeue (lease ran out, transient error)──> queued
+      │                                                   failed ──retry (owner)──> queued
       └─── queued | running | done | failed ──expire──> expired
 
 A worker holds a running job through a lease (``lease_owner``, ``lease_expires_at``) that
 it renews while it works (:func:`renew_lease`); a job whose worker stopped renewing goes
 back to the queue (:func:`requeue_stale`), or fails once it used all its attempts.
+
+A job queued again after a failure waits until ``not_before`` (:func:`backoff`:
+exponential with jitter, so a storage or database outage of minutes is waited out
+instead of burning the attempts in seconds, and the retries of many jobs spread out).
+:func:`claim` and :func:`claim_next` never take a job before it is due; every executor
+claims through them.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Collection, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, select, update
+from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 
 from clearcutout.db.models import Job
 from clearcutout.errors import IllegalTransitionError
@@ -33,6 +41,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "TRANSITIONS",
     "JobStatus",
+    "backoff",
     "claim",
     "claim_next",
     "renew_lease",
@@ -55,7 +64,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
         {JobStatus.DONE, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.EXPIRED}
     ),
     JobStatus.DONE: frozenset({JobStatus.EXPIRED}),
-    JobStatus.FAILED: frozenset({JobStatus.EXPIRED}),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.EXPIRED}),
     JobStatus.EXPIRED: frozenset(),
 }
 
@@ -99,15 +108,31 @@ def transition(
 # -- claims and leases --------------------------------------------------------------------
 
 
+def backoff(ctx: ServiceContext, attempts: int) -> timedelta:
+    """How long a job waits after its ``attempts``-th try failed: between half and all of
+    ``base * 2**(attempts-1)`` seconds (capped), the random half spreading the retries."""
+    settings = ctx.settings
+    ceiling = min(
+        settings.job_retry_max_seconds,
+        settings.job_retry_base_seconds * 2 ** max(0, min(attempts - 1, 30)),
+    )
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(Job.not_before.is_(None), Job.not_before <= now)
+
+
 def claim(ctx: ServiceContext, job_id: str, *, lease_owner: str) -> bool:
-    """Take a queued job for ``lease_owner`` (queued → running); False if someone else did."""
+    """Take a queued job for ``lease_owner`` (queued → running); False if someone else did
+    or it is not due yet (``not_before``)."""
     now = ctx.now()
     return transition(
         ctx,
         job_id,
         JobStatus.QUEUED,
         JobStatus.RUNNING,
-        conditions=[Job.expires_at > now],
+        conditions=[Job.expires_at > now, _due(now)],
         values={
             "lease_owner": lease_owner,
             "lease_expires_at": now + timedelta(seconds=ctx.settings.job_lease_seconds),
@@ -118,13 +143,15 @@ def claim(ctx: ServiceContext, job_id: str, *, lease_owner: str) -> bool:
 
 
 def claim_next(ctx: ServiceContext, *, lease_owner: str, regions: Collection[str]) -> str | None:
-    """Claim the oldest queued job of ``regions``; its id, or None when there is none."""
+    """Claim the oldest due queued job of ``regions``; its id, or None when there is none."""
+    now = ctx.now()
     candidates = ctx.db.scalars(
         select(Job.id)
         .where(
             Job.status == JobStatus.QUEUED.value,
             Job.region.in_(list(regions)),
-            Job.expires_at > ctx.now(),
+            Job.expires_at > now,
+            _due(now),
         )
         .order_by(Job.created_at, Job.id)
         .limit(8)

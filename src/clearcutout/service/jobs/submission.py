@@ -132,12 +132,12 @@ def submit(
     sealed = objects.seal(owner_key, owner_id=user.id, object_key=original_key, data=data)
     store = objects.region_store(ctx.settings, region)
     store.put(original_key, sealed)
-    try:
-        ctx.db.add(job)
-        ctx.db.flush()
-    except BaseException:
-        store.delete(original_key)
-        raise
+    # Stored before the row commits (the row must name an object that exists): if the
+    # commit fails, the boundary deletes it again; if the process dies first, the storage
+    # reconciliation does (``service.privacy.reconcile``).
+    ctx.undo.append(lambda: store.delete(original_key))
+    ctx.db.add(job)
+    ctx.db.flush()
     log.info("job.submitted job_id=%s region=%s model=%s", job_id, region, model_name)
     return job_info(ctx, job, owner_key)
 

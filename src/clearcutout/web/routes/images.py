@@ -56,6 +56,8 @@ class HistoryRow:
     time_left: str
     seconds_left: int
     error: str | None
+    # A failed job still within retention keeps its original: its owner may retry it.
+    retryable: bool = False
 
 
 def _time_left(seconds: int, lang: str) -> str:
@@ -126,6 +128,7 @@ def history_page(request: Request, page: int = 1) -> Response:
                 time_left=_time_left(seconds, lang),
                 seconds_left=seconds,
                 error=info.error_message,
+                retryable=info.status == jobs.JobStatus.FAILED and not expired,
             )
         )
     pages = max(1, -(-found.total // found.per_page))

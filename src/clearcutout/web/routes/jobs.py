@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from clearcutout.db.models import User
@@ -27,8 +28,9 @@ from clearcutout.engine.options import (
     parse_bool,
     parse_text,
 )
-from clearcutout.errors import ClearCutoutError, UnknownParameterError
+from clearcutout.errors import ClearCutoutError, IdempotencyKeyError, UnknownParameterError
 from clearcutout.service import jobs
+from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import api_principal, runtime, unit_of_work
 from clearcutout.workers import Executor
@@ -103,6 +105,7 @@ class _JobRequest:
     options: CutoutOptions
     model: str | None
     store: bool
+    fingerprint: str
 
 
 async def _parse_job(request: Request) -> _JobRequest:
@@ -127,6 +130,10 @@ async def _parse_job(request: Request) -> _JobRequest:
         options=options_from_fields(body.fields),
         model=(parse_text("model", model) if model is not None else "") or None,
         store=parse_bool("store", store) if store is not None else True,
+        fingerprint=idempotency.request_hash(
+            image.data,
+            {name: value for name, value in body.fields.items() if name not in _IGNORED_FIELDS},
+        ),
     )
 
 
@@ -268,9 +275,11 @@ async def create_job(request: Request) -> Response:
     if not job.store:
         processed = await run_in_threadpool(_process_now, request, user, job)
         return _image_response(processed, filename="cutout")
-    info = await run_in_threadpool(_submit, request, user, job)
-    # After the commit, never before: a worker must find the row.
-    _executor(request).notify(info.id)
+    key = request.headers.get("idempotency-key")
+    info, replayed = await run_in_threadpool(_submit, request, user, job, key)
+    if not replayed:
+        # After the commit, never before: a worker must find the row.
+        _executor(request).notify(info.id)
     urls = _urls(info.id)
     created = JobCreatedOut(
         id=info.id,
@@ -281,9 +290,10 @@ async def create_job(request: Request) -> Response:
         model=info.model,
         **urls,
     )
-    return JSONResponse(
-        created.model_dump(mode="json"), status_code=202, headers={"Location": urls["status_url"]}
-    )
+    headers = {"Location": urls["status_url"]}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(created.model_dump(mode="json"), status_code=202, headers=headers)
 
 
 def _authenticate(request: Request) -> User:
@@ -291,11 +301,38 @@ def _authenticate(request: Request) -> User:
         return api_principal(ctx, request, scope="images").user
 
 
-def _submit(request: Request, user: User, job: _JobRequest) -> jobs.JobInfo:
+def _submit(
+    request: Request, user: User, job: _JobRequest, key: str | None
+) -> tuple[jobs.JobInfo, bool]:
+    """The new job, or with an ``Idempotency-Key`` seen before the job it created; and
+    whether it is that earlier one."""
+    try:
+        with unit_of_work(request) as ctx:
+            if key is not None:
+                earlier = idempotency.replayed_job(
+                    ctx, user, scope="jobs", key=key, fingerprint=job.fingerprint
+                )
+                if earlier is not None:
+                    return jobs.get_job(ctx, user, earlier), True
+            info = jobs.submit(
+                ctx, user, job.data, job.options, model=job.model, original_name=job.filename
+            )
+            if key is not None:
+                idempotency.remember(
+                    ctx, user.id, scope="jobs", key=key, fingerprint=job.fingerprint, job_id=info.id
+                )
+            return info, False
+    except IntegrityError:
+        if key is None:
+            raise
+    # A concurrent request with the same key won: answer with its job.
     with unit_of_work(request) as ctx:
-        return jobs.submit(
-            ctx, user, job.data, job.options, model=job.model, original_name=job.filename
+        earlier = idempotency.replayed_job(
+            ctx, user, scope="jobs", key=key, fingerprint=job.fingerprint
         )
+        if earlier is None:
+            raise IdempotencyKeyError("This Idempotency-Key is in use by another request.")
+        return jobs.get_job(ctx, user, earlier), True
 
 
 def _process_now(request: Request, user: User, job: _JobRequest) -> jobs.ProcessedImage:
@@ -374,3 +411,20 @@ def delete_job(request: Request, job_id: str) -> Response:
         user = api_principal(ctx, request, scope="images").user
         jobs.delete_job(ctx, user, job_id)
     return Response(status_code=204)
+
+
+@router.post("/{job_id}/retry", status_code=202, response_model=JobOut)
+def retry_job(request: Request, job_id: str) -> Response:
+    """Queue a failed job again (its original is still stored): fresh attempts."""
+    with unit_of_work(request) as ctx:
+        user = api_principal(ctx, request, scope="images").user
+        job = jobs.retry_job(ctx, user, job_id)
+        info = jobs.job_info(ctx, job)
+        now = ctx.now()
+    _executor(request).notify(info.id)
+    out = _job_out(info, now)
+    return JSONResponse(
+        out.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": _urls(job_id)["status_url"]},
+    )

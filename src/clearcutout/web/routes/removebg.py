@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from clearcutout.engine.options import options_schema
@@ -31,6 +32,7 @@ from clearcutout.errors import (
     ThrottledError,
 )
 from clearcutout.service import removebg
+from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.errors import error_body
@@ -100,7 +102,7 @@ def _error_response(error: ClearCutoutError, rate: removebg.RateLimit | None) ->
     if isinstance(error, removebg.ApiKeyError | removebg.RateLimitedError):
         rate = error.rate
     headers = _rate_headers(rate)
-    if isinstance(error, ThrottledError):
+    if isinstance(error, ThrottledError) or error.transient:
         headers["Retry-After"] = str(error.retry_after_s)
     headers["Cache-Control"] = "no-store"
     return JSONResponse(
@@ -157,8 +159,15 @@ def _remove_background(request: Request, read: _Body) -> Response:
         if read.error is not None:
             raise read.error
         parsed = _parse(request, read.body)
+        key = request.headers.get("idempotency-key")
+        fingerprint = _fingerprint(read.body, parsed)
         with unit_of_work(request) as ctx:
-            removebg.ensure_credits(ctx, admission.user_id, parsed.credits)
+            # A repeated Idempotency-Key: the same answer again, not a second charge.
+            replayed = key is not None and idempotency.find(
+                ctx, admission.user_id, scope="removebg", key=key, fingerprint=fingerprint
+            )
+            if not replayed:
+                removebg.ensure_credits(ctx, admission.user_id, parsed.credits)
         started = time.perf_counter()
         try:
             result = removebg.run(parsed, settings=settings)
@@ -172,18 +181,48 @@ def _remove_background(request: Request, read: _Body) -> Response:
                     seconds=time.perf_counter() - started,
                 )
             raise
-        with unit_of_work(request) as ctx:
-            removebg.record_outcome(
-                ctx,
-                admission,
-                model=result.model,
-                outcome="done",
-                seconds=result.seconds,
-                credits=result.credits,
-            )
+        if not replayed:
+            try:
+                with unit_of_work(request) as ctx:
+                    removebg.record_outcome(
+                        ctx,
+                        admission,
+                        model=result.model,
+                        outcome="done",
+                        seconds=result.seconds,
+                        credits=result.credits,
+                    )
+                    if key is not None:
+                        idempotency.remember(
+                            ctx,
+                            admission.user_id,
+                            scope="removebg",
+                            key=key,
+                            fingerprint=fingerprint,
+                        )
+            except IntegrityError:
+                replayed = True  # a concurrent request with this key was charged
     except ClearCutoutError as exc:
         return _error_response(exc, rate)
-    return _result_response(result, admission.rate, as_json=_wants_json(request))
+    response = _result_response(result, admission.rate, as_json=_wants_json(request))
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _fingerprint(body: uploads.RequestBody, parsed: removebg.RemoveBgRequest) -> str:
+    """What makes two calls the same call: the images (or their URLs) and every field."""
+    data = b"\x00".join(
+        part or b""
+        for part in (
+            parsed.image_data,
+            (parsed.image_url or "").encode(),
+            parsed.background_data,
+            (parsed.background_url or "").encode(),
+        )
+    )
+    fields = {name: value for name, value in body.fields.items() if not name.endswith("_b64")}
+    return idempotency.request_hash(data, fields)
 
 
 _BODY_SCHEMA: dict[str, Any] = {

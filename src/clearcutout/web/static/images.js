@@ -358,5 +358,31 @@
         });
       });
     });
+    // A failed job whose original is still stored can be queued again by its owner.
+    history.querySelectorAll(".retry-job").forEach(function (button) {
+      button.addEventListener("click", function () {
+        const row = button.closest("tr");
+        button.disabled = true;
+        fetch(API + "/" + encodeURIComponent(row.getAttribute("data-job-id")) + "/retry", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf },
+        })
+          .then(function (response) {
+            if (!response.ok) throw new Error("retry failed: " + response.status);
+            const badge = row.querySelector(".badge");
+            badge.className = "badge badge-queued";
+            badge.textContent = t.queued;
+            const hint = badge.parentNode.querySelector(".hint");
+            if (hint) hint.remove();
+            button.remove();
+            status.textContent = t.queued;
+          })
+          .catch(function () {
+            button.disabled = false;
+            status.textContent = t.retryFailed;
+          });
+      });
+    });
   }
 })();
