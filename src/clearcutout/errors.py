@@ -68,6 +68,8 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   └── ModelChecksumError             model_checksum_mismatch: a corrupt model file
     ├── InferenceError                     inference_failed: ONNX Runtime failed
     ├── StorageError (503)                 storage_unavailable: disk, S3 or network failed
+    ├── BusyError (503)                    server_busy: no processing slot or worker answer
+    │                                      in time (``retry_after_s``)
     ├── InvalidObjectKeyError              invalid_object_key: a bug (also a ValueError)
     ├── DecryptionError                    decryption_failed: wrong key, altered data
     ├── IllegalTransitionError (409)       illegal_transition: a job move the state
@@ -419,6 +421,19 @@ class StorageError(ClearCutoutError):
     code = "storage_unavailable"
     title = "Storage unavailable"
     http_status = 503
+
+
+class BusyError(ClearCutoutError):
+    """Every synchronous processing slot is taken, or no worker answered before the
+    deadline; ``retry_after_s`` becomes the ``Retry-After`` header."""
+
+    code = "server_busy"
+    title = "Server busy"
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class InvalidObjectKeyError(ClearCutoutError, ValueError):

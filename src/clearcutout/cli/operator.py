@@ -65,7 +65,14 @@ def serve(
 
     settings = get_settings()
     app = create_app(settings)
-    config = server_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    config = server_config(
+        app,
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        graceful_s=settings.shutdown_grace_seconds,
+    )
     verify_tls_files(config)
     # After Uvicorn's config, which installs its own logging setup: our INFO lines (job
     # and retention counts, no personal data) go to stderr beside Uvicorn's.

@@ -69,8 +69,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # Bounded: a stuck image cannot hold shutdown (its job is queued again later).
         app.state.housekeeper.stop()
-        app.state.executor.stop()
+        app.state.executor.stop(timeout_s=settings.shutdown_grace_seconds)
 
 
 def create_app(settings: Settings | None = None, *, check_database: bool = True) -> FastAPI:

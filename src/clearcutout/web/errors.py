@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
+from clearcutout.errors import BusyError, ClearCutoutError, ServiceError, ThrottledError
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     response = _respond(
         request, status=exc.http_status, code=exc.code, title=exc.title, detail=detail
     )
-    if isinstance(exc, ThrottledError):
+    if isinstance(exc, ThrottledError | BusyError):
         response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
 

@@ -29,8 +29,13 @@ def server_config(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     log_level: str = "info",
+    graceful_s: float | None = None,
 ) -> uvicorn.Config:
-    """A Uvicorn config for ``app``; both or neither of ``tls_cert``/``tls_key``."""
+    """A Uvicorn config for ``app``; both or neither of ``tls_cert``/``tls_key``.
+
+    ``graceful_s`` bounds how long shutdown waits for requests in flight (an image being
+    processed included) before they are cut off.
+    """
     if (tls_cert is None) != (tls_key is None):
         raise TlsConfigError("Give both --tls-cert and --tls-key, or neither.")
     for path in (tls_cert, tls_key):
@@ -46,6 +51,7 @@ def server_config(
         server_header=False,
         log_level=log_level,
         access_log=False,
+        timeout_graceful_shutdown=int(graceful_s) if graceful_s is not None else None,
     )
 
 

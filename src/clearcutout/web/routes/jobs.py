@@ -270,7 +270,7 @@ async def create_job(request: Request) -> Response:
         return _image_response(processed, filename="cutout")
     info = await run_in_threadpool(_submit, request, user, job)
     # After the commit, never before: a worker must find the row.
-    _executor(request).notify(info.id)
+    await run_in_threadpool(_executor(request).notify, info.id)
     urls = _urls(info.id)
     created = JobCreatedOut(
         id=info.id,

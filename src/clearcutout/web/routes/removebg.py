@@ -161,7 +161,7 @@ def _remove_background(request: Request, read: _Body) -> Response:
             removebg.ensure_credits(ctx, admission.user_id, parsed.credits)
         started = time.perf_counter()
         try:
-            result = removebg.run(parsed, settings=settings)
+            result = removebg.run(parsed, settings=settings, region=admission.region)
         except ClearCutoutError:
             with unit_of_work(request) as ctx:
                 removebg.record_outcome(
