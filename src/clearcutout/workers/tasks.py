@@ -21,6 +21,7 @@ from collections.abc import Callable
 from clearcutout.errors import ClearCutoutError
 from clearcutout.service import jobs
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import metrics
 from clearcutout.service.privacy import export, retention
 from clearcutout.service.runtime import Runtime
 
@@ -48,6 +49,13 @@ def run_job(runtime: Runtime, job_id: str, *, lease_owner: str) -> str:
             return "skipped"
         remover = jobs.remover_for(runtime.settings, claimed.model)
         output = jobs.produce_result(remover, claimed)
+        metrics.observe_processing(
+            claimed.model,
+            output.width,
+            output.height,
+            time.perf_counter() - started,
+            path="job",
+        )
         with runtime.unit_of_work() as ctx:
             done = jobs.complete(
                 ctx,

@@ -15,6 +15,7 @@ Every image processed while a request waits goes through :func:`process_now`:
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from clearcutout.engine import CutoutOptions
 from clearcutout.engine.encode import EncodedImage
 from clearcutout.engine.geometry import Box
 from clearcutout.errors import BusyError, NoForegroundError
+from clearcutout.service.infra.metrics import observe_processing
 from clearcutout.service.jobs.submission import remover_for
 
 __all__ = ["RemoteProcessor", "SyncCutout", "process_locally", "process_now", "use_remote"]
@@ -120,7 +122,11 @@ def process_locally(
             retry_after_s=max(1, int(settings.sync_slot_wait_seconds) or 5),
         )
     try:
+        started = time.perf_counter()
         cutout = remover_for(settings, model).process(image, options, background=background)
+        observe_processing(
+            model, cutout.width, cutout.height, time.perf_counter() - started, path="sync"
+        )
         if require_foreground and cutout.foreground.is_empty:
             # remove.bg refuses (and charges nothing) rather than return an empty image.
             raise NoForegroundError("No foreground could be found in the image.")

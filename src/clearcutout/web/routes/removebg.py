@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from clearcutout.engine.options import options_schema
 from clearcutout.errors import (
     AuthenticationError,
+    BusyError,
     ClearCutoutError,
     InputError,
     PermissionDeniedError,
@@ -100,7 +101,7 @@ def _error_response(error: ClearCutoutError, rate: removebg.RateLimit | None) ->
     if isinstance(error, removebg.ApiKeyError | removebg.RateLimitedError):
         rate = error.rate
     headers = _rate_headers(rate)
-    if isinstance(error, ThrottledError):
+    if isinstance(error, ThrottledError | BusyError):
         headers["Retry-After"] = str(error.retry_after_s)
     headers["Cache-Control"] = "no-store"
     return JSONResponse(
