@@ -79,7 +79,7 @@ class Cluster:
                 "CLEARCUTOUT_DEFAULT_MODEL": "u2netp",
                 "CLEARCUTOUT_ALLOW_MODEL_DOWNLOAD": "false",
                 "CLEARCUTOUT_INFERENCE_THREADS": "1",
-                "CLEARCUTOUT_JOB_LEASE_SECONDS": "3",
+                "CLEARCUTOUT_JOB_LEASE_SECONDS": "8",
                 "CLEARCUTOUT_DISPATCH_INTERVAL_SECONDS": "1",
                 "CLEARCUTOUT_REDISPATCH_AFTER_SECONDS": "3",
                 "CLEARCUTOUT_WORKER_HEARTBEAT_SECONDS": "1",

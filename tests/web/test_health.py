@@ -46,6 +46,24 @@ def test_readyz_with_celery_reports_an_unreachable_broker_and_regions_without_wo
         ]
 
 
+def test_a_job_queued_with_no_worker_alive_says_so(tmp_path: Path) -> None:
+    settings = job_settings(
+        tmp_path / "data",
+        executor="celery",
+        broker_url=f"redis://127.0.0.1:{free_port()}/0",  # the broker is down too
+    )
+    for running in jobs_app(settings):
+        account = running.account()
+        # Accepted although the broker is down: the job is in the database.
+        job = running.submit(account, small_photo(64, 48))
+        shown = running.client.get(f"/api/v1/jobs/{job['id']}", headers=account.headers)
+        assert shown.status_code == 200
+        assert shown.json()["status"] == "queued"
+        assert shown.json()["status_detail"] == (
+            "No worker of region eu is running; the job waits until one starts."
+        )
+
+
 def _sample(text: str, name: str, **labels: str) -> float:
     for line in text.splitlines():
         if not line.startswith(name + "{") and not line.startswith(name + " "):
