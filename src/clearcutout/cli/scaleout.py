@@ -38,7 +38,7 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Process the jobs and synchronous cutouts of one region (Celery worker)."""
-    from clearcutout.workers.celeryapp import create_celery, queue_of
+    from clearcutout.workers.celeryapp import create_celery, queue_of, sync_queue_of
 
     _check(region)
     settings = get_settings()
@@ -49,7 +49,9 @@ def worker(
         [
             "worker",
             "--queues",
-            f"{queue_of(settings, region)},{settings.periodic_queue}",
+            # Synchronous cutouts first: someone is waiting for each of them.
+            f"{sync_queue_of(settings, region)},{queue_of(settings, region)},"
+            f"{settings.periodic_queue}",
             "--concurrency",
             str(concurrency),
             "--pool",

@@ -38,11 +38,11 @@ def create_executor(runtime: Runtime) -> Executor:
     """
     kind = runtime.settings.executor
     if kind == "celery":
-        from clearcutout.workers.celeryapp import CUTOUT, CeleryExecutor, queue_of
+        from clearcutout.workers.celeryapp import CUTOUT, CeleryExecutor, sync_queue_of
         from clearcutout.workers.remote import RemoteCutouts
 
         executor = CeleryExecutor(runtime)
-        sync.use_remote(RemoteCutouts(runtime, executor.app, CUTOUT, queue_of))
+        sync.use_remote(RemoteCutouts(runtime, executor.app, CUTOUT, sync_queue_of))
         return executor
     sync.use_remote(None)
     if kind == "none":

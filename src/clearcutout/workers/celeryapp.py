@@ -51,6 +51,7 @@ __all__ = [
     "CeleryExecutor",
     "create_celery",
     "queue_of",
+    "sync_queue_of",
     "worker_region",
 ]
 
@@ -67,6 +68,12 @@ def queue_of(settings: Settings, region: str) -> str:
     """The broker queue of ``region`` (``RegionSettings.queue``, default the region name)."""
     configured = settings.regions[region].queue if region in settings.regions else None
     return configured or region
+
+
+def sync_queue_of(settings: Settings, region: str) -> str:
+    """The queue of ``region``'s synchronous cutouts: apart from the jobs, so a request
+    someone is waiting for never queues behind a backlog of jobs (workers take from both)."""
+    return f"{queue_of(settings, region)}.sync"
 
 
 def worker_region() -> str | None:
@@ -96,7 +103,12 @@ def create_celery(settings: Settings) -> Celery:
         task_default_queue=settings.periodic_queue,
         task_ignore_result=True,
         result_expires=int(settings.sync_wait_seconds) + 60,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_seconds},
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout_seconds,
+            # Redis: a worker takes from its queues in the order it lists them, so the
+            # synchronous cutouts (listed first) go before the backlog of jobs.
+            "queue_order_strategy": "priority",
+        },
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=4,
         # Publishing to a broker that is down fails fast: the job is in the database and
