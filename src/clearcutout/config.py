@@ -102,8 +102,9 @@ class RemoveBgSettings(BaseModel):
     monthly_credits: float = Field(default=500.0, ge=0)
     # Model used for these requests; None = ``default_model``.
     model: str | None = None
-    # Images processed at once by this API in one process (each holds its pixels in
-    # memory); further requests wait their turn.
+    # Images processed at once by the synchronous paths together (this API and
+    # ``store=false`` jobs) in one process; each holds its pixels in memory (README,
+    # "Limits"). Further requests wait up to ``sync_slot_wait_seconds``, then get 503.
     max_concurrent: int = Field(default=2, ge=1)
 
 
@@ -187,8 +188,10 @@ class Settings(EngineSettings):
     # Originals and results are deleted this many days after upload.
     retention_days: int = Field(default=30, ge=1)
     # ``local``: jobs run in the app process from the database queue; ``none``: this
-    # process only accepts jobs (another process or worker runs them).
-    executor: Literal["local", "none"] = "local"
+    # process only accepts jobs (another process or worker runs them); ``celery``: jobs,
+    # remove.bg requests and ``store=false`` cutouts run on ``clearcutout worker``
+    # processes, one queue per region, through ``broker_url`` (docs/scale-out.md).
+    executor: Literal["local", "none", "celery"] = "local"
     # Jobs run at once by the local executor; 0 = size to the machine.
     worker_threads: int = Field(default=0, ge=0)
     # A claimed job is someone else's for this long unless its worker renews the lease;
@@ -213,6 +216,39 @@ class Settings(EngineSettings):
     # many seconds, so a hung server answers 503 instead of holding the request.
     storage_connect_timeout_s: float = Field(default=3.0, gt=0)
     storage_read_timeout_s: float = Field(default=15.0, gt=0)
+
+    # Scale-out (executor = "celery"; docs/scale-out.md).
+    # ``redis://host:6379/0`` or ``amqp://user:password@host:5672//``.
+    broker_url: str | None = None
+    # Where synchronous cutouts (remove.bg API, store=false) come back from the workers,
+    # sealed; None = the broker itself for Redis, Celery's ``rpc://`` for RabbitMQ.
+    result_backend_url: str | None = None
+    # A task not acknowledged this long is handed to another worker (Redis broker): it
+    # must exceed the slowest job. RabbitMQ hands it over when the worker's connection drops.
+    broker_visibility_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # The queue of the periodic tasks, which every worker also consumes.
+    periodic_queue: str = "clearcutout.periodic"
+    # How often ``clearcutout beat`` hands queued jobs to the broker again (lost messages,
+    # jobs queued again for a retry, jobs whose worker died) …
+    dispatch_interval_seconds: float = Field(default=10.0, gt=0)
+    # … when they were last handed over at least this long ago.
+    redispatch_after_seconds: float = Field(default=60.0, gt=0)
+    # A worker writes its heartbeat this often; a region with no heartbeat for three
+    # periods has no worker alive (``/readyz``, metrics, the job's status detail).
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # How long an API process waits for a worker's synchronous cutout before answering 503.
+    sync_wait_seconds: float = Field(default=120.0, gt=0)
+    # How long a synchronous request waits for a free processing slot (``removebg.
+    # max_concurrent`` per process) before it is refused with 503 and ``Retry-After``.
+    sync_slot_wait_seconds: float = Field(default=10.0, ge=0)
+    # At shutdown, how long to wait for image work in flight before stopping anyway
+    # (jobs cut short are queued again when their lease runs out).
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # Prometheus ``/metrics``: off, on the app's port, or (``metrics_port`` set) only on
+    # that internal port of ``metrics_host``, never on the public one.
+    metrics_enabled: bool = True
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Retention, residency and data export (privacy policy, "Data Retention", "Data
     # Residency & International Transfers", "Access & Portability").

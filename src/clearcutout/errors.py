@@ -75,6 +75,8 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │                                      (transient, ``retry_after_s``)
     ├── DatabaseUnavailableError (503)     database_unavailable: the database failed or is
     │                                      locked (transient, ``retry_after_s``)
+    ├── BusyError (503)                    server_busy: no processing slot or worker answer
+    │                                      in time (``retry_after_s``)
     ├── InvalidObjectKeyError              invalid_object_key: a bug (also a ValueError)
     ├── DecryptionError                    decryption_failed: wrong key, altered data
     ├── IllegalTransitionError (409)       illegal_transition: a job move the state
@@ -456,6 +458,19 @@ class DatabaseUnavailableError(ClearCutoutError):
     title = "Database unavailable"
     http_status = 503
     transient = True
+
+
+class BusyError(ClearCutoutError):
+    """Every synchronous processing slot is taken, or no worker answered before the
+    deadline; ``retry_after_s`` becomes the ``Retry-After`` header."""
+
+    code = "server_busy"
+    title = "Server busy"
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class InvalidObjectKeyError(ClearCutoutError, ValueError):

@@ -557,7 +557,8 @@ def test_at_most_max_concurrent_images_are_processed_at_once(
 ) -> None:
     import threading
 
-    from clearcutout.service import removebg as service
+    # The shared synchronous pool (remove.bg and store=false) takes the remover here.
+    from clearcutout.service.jobs import sync as service
 
     settings = removebg_settings(
         tmp_path / "data", removebg=RemoveBgSettings(max_concurrent=1, rate_limit_per_minute=100)

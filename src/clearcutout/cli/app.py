@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from clearcutout.cli import cutout, models, operator
-from clearcutout.cli.console import fail, state
+from clearcutout.cli import cutout, models, operator, scaleout
+from clearcutout.cli.console import fail, one_line_errors, state
 from clearcutout.errors import ClearCutoutError
 
 app = typer.Typer(
@@ -42,6 +42,8 @@ app.command("remove")(cutout.remove)
 app.command("demo")(cutout.demo)
 app.add_typer(models.app, name="models")
 operator.register(app)
+app.command("worker")(one_line_errors(scaleout.worker))
+app.command("beat")(one_line_errors(scaleout.beat))
 
 
 def main() -> None:

@@ -57,6 +57,9 @@ def serve(
         Path | None, typer.Option(help="PEM certificate chain: serve HTTPS, TLS 1.3 only.")
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes sharing the port (stateless; docs/scale-out.md).")
+    ] = 1,
 ) -> None:
     """Run the web app (refuses an un-migrated database)."""
     import uvicorn
@@ -65,8 +68,17 @@ def serve(
     from clearcutout.web.server import server_config, verify_tls_files
 
     settings = get_settings()
+    # Built here even with several processes: an un-migrated database is refused at once.
     app = create_app(settings)
-    config = server_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    config = server_config(
+        app if workers == 1 else "clearcutout.web:create_app",
+        workers=workers,
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        graceful_s=settings.shutdown_grace_seconds,
+    )
     verify_tls_files(config)
     # After Uvicorn's config, which installs its own logging setup: our INFO lines (job
     # and retention counts, no personal data) go to stderr beside Uvicorn's.
@@ -75,7 +87,14 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     stdout.print(f"ClearCutout is running at {scheme}://{shown_host}:{port}/  (Ctrl+C stops)")
     stdout.print(f"Data directory: {settings.data_dir}")
-    uvicorn.Server(config).run()
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    app.state.runtime.close()  # each process opens its own
+    socket = config.bind_socket()
+    Multiprocess(config, sockets=[socket]).run()
 
 
 def db_upgrade() -> None:

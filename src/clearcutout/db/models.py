@@ -47,6 +47,7 @@ __all__ = [
     "UsageDaily",
     "User",
     "UserKey",
+    "WorkerHeartbeat",
     "new_id",
     "utcnow",
 ]
@@ -248,6 +249,9 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # When the job was last handed to the broker (Celery executor); the periodic
+    # ``workers.tasks.dispatch_queued`` hands it again when it is still queued long after.
+    dispatched_at: Mapped[datetime | None]
 
 
 class UsageDaily(Base):
@@ -403,3 +407,20 @@ class IdempotencyKey(Base):
     job_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WorkerHeartbeat(Base):
+    """A live scale-out worker process: its region and whether its model is loaded.
+
+    Written by the worker every few seconds (``workers.celeryapp``); ``/readyz`` and the
+    metrics read it to say when a region has no worker alive. Holds nothing personal.
+    """
+
+    __tablename__ = "worker_heartbeats"
+    __table_args__ = (Index("ix_worker_heartbeats_region_seen", "region", "seen_at"),)
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32))
+    model_loaded: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,6 +16,7 @@ from clearcutout.service.runtime import Runtime
 from clearcutout.web.boundary import runtime
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled
+from clearcutout.web.metrics import AppMetrics, RequestTimer
 from clearcutout.web.security import (
     CSRF_COOKIE,
     CSRF_EXEMPT_PATHS,
@@ -66,11 +67,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_lifecycle_rules(settings)
     app.state.executor.start()
     app.state.housekeeper.start()
+    app.state.metrics.start_internal()
     try:
         yield
     finally:
+        app.state.metrics.stop_internal()
+        # Bounded: a stuck image cannot hold shutdown (its job is queued again later).
         app.state.housekeeper.stop()
-        app.state.executor.stop()
+        app.state.executor.stop(timeout_s=settings.shutdown_grace_seconds)
 
 
 def create_app(settings: Settings | None = None, *, check_database: bool = True) -> FastAPI:
@@ -81,6 +85,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         auth,
         data_rights,
         docs,
+        health,
         images,
         jobs,
         pages,
@@ -111,10 +116,25 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         content_security_policy=content_security_policy(enabled(app_runtime.settings.integrations)),
     )
     install_error_handlers(app)
+    # Outermost: times every request, errors and refusals included.
+    app.state.metrics = AppMetrics(app_runtime)
+    app.add_middleware(RequestTimer, metrics=app.state.metrics)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (pages, auth, account, api, jobs, docs, removebg, privacy, data_rights, staff):
+    for module in (
+        pages,
+        health,
+        auth,
+        account,
+        api,
+        jobs,
+        docs,
+        removebg,
+        privacy,
+        data_rights,
+        staff,
+    ):
         app.include_router(module.router)
     app.include_router(images.router)
     return app

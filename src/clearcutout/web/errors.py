@@ -17,7 +17,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
+from clearcutout.errors import BusyError, ClearCutoutError, ServiceError, ThrottledError
 from clearcutout.service.context import database_unavailable
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
@@ -59,7 +59,7 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     response = _respond(
         request, status=exc.http_status, code=exc.code, title=exc.title, detail=detail
     )
-    if isinstance(exc, ThrottledError) or exc.transient:
+    if isinstance(exc, ThrottledError | BusyError) or exc.transient:
         response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
 

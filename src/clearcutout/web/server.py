@@ -22,15 +22,23 @@ class _Tls13Config(uvicorn.Config):
 
 
 def server_config(
-    app: FastAPI,
+    app: FastAPI | str,
     *,
     host: str,
     port: int,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     log_level: str = "info",
+    graceful_s: float | None = None,
+    workers: int = 1,
 ) -> uvicorn.Config:
-    """A Uvicorn config for ``app``; both or neither of ``tls_cert``/``tls_key``."""
+    """A Uvicorn config for ``app``; both or neither of ``tls_cert``/``tls_key``.
+
+    ``graceful_s`` bounds how long shutdown waits for requests in flight (an image being
+    processed included) before they are cut off. ``workers`` > 1 needs ``app`` as an
+    import string of a factory: each process builds its own app (nothing is shared
+    between them but the database, which holds sessions, CSRF keys and throttles).
+    """
     if (tls_cert is None) != (tls_key is None):
         raise TlsConfigError("Give both --tls-cert and --tls-key, or neither.")
     for path in (tls_cert, tls_key):
@@ -46,6 +54,11 @@ def server_config(
         server_header=False,
         log_level=log_level,
         access_log=False,
+        timeout_graceful_shutdown=int(graceful_s) if graceful_s is not None else None,
+        workers=workers,
+        factory=isinstance(app, str),
+        # A process builds its app (database, keys) before it answers the supervisor.
+        timeout_worker_healthcheck=60,
     )
 
 

@@ -43,6 +43,10 @@ class Housekeeper:
     def start(self) -> None:
         if self._thread is not None:
             return
+        if self.runtime.settings.executor == "celery":
+            # Scale-out: ``clearcutout beat`` schedules this work for the workers.
+            log.info("housekeeping.skipped reason=celery_beat")
+            return
         self._stopping.clear()
         self._thread = threading.Thread(
             target=self._run, daemon=True, name="clearcutout-housekeeping"

@@ -14,11 +14,13 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 from clearcutout.engine.session import available_cores
 from clearcutout.service import jobs
 from clearcutout.service.runtime import Runtime
+from clearcutout.workers.leases import LeaseKeeper
 from clearcutout.workers.tasks import run_job
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,7 @@ class LocalExecutor:
         self._stopping = threading.Event()
         self._signals = 0
         self._wake = threading.Condition()
-        self._held: dict[str, str] = {}  # job id -> lease owner, for the lease renewals
-        self._held_lock = threading.Lock()
+        self._leases = LeaseKeeper(runtime, on_requeue=self._requeued)
         self._threads: list[threading.Thread] = []
 
     # -- Executor --------------------------------------------------------------------------
@@ -63,11 +64,9 @@ class LocalExecutor:
                     name=f"clearcutout-worker-{index}",
                 )
             )
-        self._threads.append(
-            threading.Thread(target=self._maintain, daemon=True, name="clearcutout-leases")
-        )
         for thread in self._threads:
             thread.start()
+        self._leases.start()
         log.info("executor.started kind=local threads=%s", self.thread_count)
 
     def notify(self, job_id: str) -> None:
@@ -76,13 +75,21 @@ class LocalExecutor:
             self._wake.notify()
 
     def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop; wait at most ``timeout_s`` in all for the jobs in flight.
+
+        A job still running then is abandoned (daemon thread): its lease runs out and
+        another process takes it again, so a stuck image cannot hold shutdown forever.
+        """
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
+        deadline = time.monotonic() + timeout_s
         for thread in self._threads:
-            thread.join(timeout=timeout_s)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        unfinished = sum(thread.is_alive() for thread in self._threads)
         self._threads = []
-        log.info("executor.stopped kind=local")
+        self._leases.stop()
+        log.info("executor.stopped kind=local abandoned=%s", unfinished)
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -95,15 +102,13 @@ class LocalExecutor:
             if job_id is None:
                 self._idle(seen, poll_s)
                 continue
-            with self._held_lock:
-                self._held[job_id] = lease_owner
+            self._leases.hold(job_id, lease_owner)
             try:
                 run_job(self.runtime, job_id, lease_owner=lease_owner)
             except Exception:  # the database itself failed; the lease will run out
                 log.exception("job.run_failed job_id=%s", job_id)
             finally:
-                with self._held_lock:
-                    self._held.pop(job_id, None)
+                self._leases.release(job_id)
 
     def _idle(self, seen: int, timeout_s: float) -> None:
         """Sleep until ``notify`` (after ``seen`` signals), stop, or ``timeout_s``."""
@@ -121,24 +126,7 @@ class LocalExecutor:
             self._stopping.wait(self.runtime.settings.job_poll_seconds)
             return None
 
-    def _maintain(self) -> None:
-        interval = max(0.2, self.runtime.settings.job_lease_seconds / 3)
-        while not self._stopping.wait(interval):
-            try:
-                self._renew_and_requeue()
-            except Exception:
-                log.exception("executor.maintenance_failed")
-
-    def _renew_and_requeue(self) -> None:
-        with self._held_lock:
-            held = dict(self._held)
-        with self.runtime.unit_of_work() as ctx:
-            for job_id, owner in held.items():
-                if not jobs.renew_lease(ctx, job_id, lease_owner=owner):
-                    log.warning("job.lease_lost job_id=%s", job_id)
-        with self.runtime.unit_of_work() as ctx:
-            requeued = jobs.requeue_stale(ctx)
-        if requeued:
-            with self._wake:
-                self._signals += 1
-                self._wake.notify_all()
+    def _requeued(self, count: int) -> None:
+        with self._wake:
+            self._signals += 1
+            self._wake.notify_all()

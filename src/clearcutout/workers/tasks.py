@@ -4,6 +4,7 @@
     sweep_retention(runtime)                  delete what is past its retention period
     build_exports(runtime)                    build the waiting "Download my data" archives
     reconcile_storage(runtime)                delete stored objects no job knows about
+    dispatch_queued(runtime, send)            hand queued jobs to the broker again
 
 Each takes ids and settings only, is idempotent, and opens its own short units of work
 (:meth:`~clearcutout.service.runtime.Runtime.unit_of_work`), so the same call is the
@@ -16,17 +17,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from clearcutout.errors import ClearCutoutError
 from clearcutout.service import jobs
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import metrics
 from clearcutout.service.jobs import idempotency
 from clearcutout.service.privacy import export, reconcile, retention
 from clearcutout.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_exports", "reconcile_storage", "run_job", "sweep_retention"]
+__all__ = [
+    "build_exports",
+    "dispatch_queued",
+    "reconcile_storage",
+    "run_job",
+    "sweep_retention",
+]
 
 
 # -- image jobs -----------------------------------------------------------------------------
@@ -54,6 +63,13 @@ def run_job(runtime: Runtime, job_id: str, *, lease_owner: str) -> str:
             stored_key = None
             remover = jobs.remover_for(runtime.settings, claimed.model)
             output = jobs.produce_result(remover, claimed)
+            metrics.observe_processing(
+                claimed.model,
+                output.width,
+                output.height,
+                time.perf_counter() - started,
+                path="job",
+            )
         with runtime.unit_of_work() as ctx:
             done = jobs.complete(
                 ctx,
@@ -103,6 +119,36 @@ def _where(ctx: ServiceContext, job_id: str, claimed: jobs.ClaimedJob | None) ->
         return claimed.region, claimed.model
     found = jobs.job_region_and_model(ctx, job_id)
     return found if found is not None else ("unknown", "unknown")
+
+
+def dispatch_queued(
+    runtime: Runtime, send: Callable[[str, str], None], *, batch_size: int = 500
+) -> int:
+    """Hand the broker every queued job it was not given recently; how many were sent.
+
+    The database is the queue's source of truth; this periodic task (``clearcutout
+    beat``) repairs whatever the broker lost: a message dropped in a broker restart, a
+    hand-over that failed after the job was committed, a job queued again after a
+    transient error or because its worker died (``requeue_stale``, done here too, so a
+    dead worker's job is not left waiting for a lease keeper). A duplicate message is
+    harmless: the worker claims through the state machine, which refuses a job that is
+    not queued, or not yet due. ``send(job_id, region)`` publishes one message.
+    """
+    with runtime.unit_of_work() as ctx:
+        jobs.requeue_stale(ctx)
+    with runtime.unit_of_work() as ctx:
+        due = jobs.due_for_dispatch(ctx, limit=batch_size)
+        jobs.mark_dispatched(ctx, [job_id for job_id, _ in due])
+    sent = 0
+    for job_id, region in due:
+        try:
+            send(job_id, region)
+            sent += 1
+        except Exception:  # the broker is down: marked, so handed again next time
+            log.warning("job.dispatch_failed job_id=%s", job_id)
+    if sent:
+        log.info("jobs.dispatched count=%d", sent)
+    return sent
 
 
 # -- automatic deletion ---------------------------------------------------------------------

@@ -5,6 +5,8 @@ period ends.
                    ephemerally; the shared :class:`~clearcutout.engine.Remover` per model
     statemachine   ``JobStatus``, the only code that changes ``jobs.status``; claims and
                    leases
+    queue          what the scale-out tier reads: jobs to hand to the broker, worker
+                   heartbeats, queue figures
     processing     a worker's steps: load the original, run the engine, complete or fail
     history        what the owner sees: the job list, one job, its original and result
     deletion       delete a job now, or expire it when its retention period ends
@@ -40,6 +42,14 @@ from clearcutout.service.jobs.processing import (
     retry_or_fail,
     stored_result,
 )
+from clearcutout.service.jobs.queue import (
+    QueueStats,
+    alive_regions,
+    due_for_dispatch,
+    job_region,
+    mark_dispatched,
+    queue_stats,
+)
 from clearcutout.service.jobs.statemachine import (
     TRANSITIONS,
     JobStatus,
@@ -66,24 +76,30 @@ __all__ = [
     "JobPage",
     "JobStatus",
     "ProcessedImage",
+    "QueueStats",
     "StoredOriginal",
+    "alive_regions",
     "check_image",
     "check_model",
     "claim",
     "claim_next",
     "complete",
     "delete_job",
+    "due_for_dispatch",
     "expire_due",
     "expire_job",
     "fail",
     "get_job",
     "job_info",
+    "job_region",
     "job_region_and_model",
     "list_jobs",
     "load_claimed",
+    "mark_dispatched",
     "original",
     "process_ephemeral",
     "produce_result",
+    "queue_stats",
     "remover_for",
     "renew_lease",
     "requeue_stale",

@@ -157,8 +157,12 @@ def process_ephemeral(
     model_name = check_model(ctx.settings, model)
     check_image(ctx.settings, data)
     started = time.perf_counter()
-    cutout = remover_for(ctx.settings, model_name).process(data, options)
-    encoded = cutout.encode()
+    # Imported here: ``sync`` builds on this module's ``remover_for``.
+    from clearcutout.service.jobs.sync import process_now
+
+    cutout = process_now(
+        ctx.settings, region=user.region, model=model_name, image=data, options=options
+    )
     seconds = time.perf_counter() - started
     record_usage(
         ctx.db,
@@ -170,5 +174,5 @@ def process_ephemeral(
     )
     log.info("job.ephemeral region=%s model=%s seconds=%.3f", user.region, model_name, seconds)
     return ProcessedImage(
-        image=encoded, width=cutout.width, height=cutout.height, foreground=cutout.foreground
+        image=cutout.image, width=cutout.width, height=cutout.height, foreground=cutout.foreground
     )

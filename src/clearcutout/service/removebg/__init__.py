@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from clearcutout.errors import (
 from clearcutout.service.accounts import apikeys
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra.fetch import Resolver, fetch_url, limits_from
-from clearcutout.service.jobs import check_model, remover_for
+from clearcutout.service.jobs import check_model, sync
 from clearcutout.service.jobs.usage import record_usage
 
 __all__ = [
@@ -334,28 +333,23 @@ class RemoveBgResult:
     seconds: float
 
 
-_gates: dict[int, threading.BoundedSemaphore] = {}
-_gates_lock = threading.Lock()
-
-
-def _gate(limit: int) -> threading.BoundedSemaphore:
-    """The process-wide cap on images this API processes at once (memory stays bounded)."""
-    with _gates_lock:
-        gate = _gates.get(limit)
-        if gate is None:
-            gate = _gates[limit] = threading.BoundedSemaphore(limit)
-        return gate
-
-
 def model_for(settings: Settings) -> str:
     """The registry name of the model this API uses."""
     return check_model(settings, settings.removebg.model)
 
 
 def run(
-    request: RemoveBgRequest, *, settings: Settings, resolver: Resolver | None = None
+    request: RemoveBgRequest,
+    *,
+    settings: Settings,
+    resolver: Resolver | None = None,
+    region: str | None = None,
 ) -> RemoveBgResult:
-    """Fetch what needs fetching and cut out, in memory only; nothing is stored."""
+    """Fetch what needs fetching and cut out, in memory only; nothing is stored.
+
+    The cutout takes a slot of the shared synchronous pool, or runs on a worker of the
+    caller's ``region`` with the Celery executor (:mod:`clearcutout.service.jobs.sync`).
+    """
     started = time.perf_counter()
     model = model_for(settings)
     limits = limits_from(settings)
@@ -368,15 +362,18 @@ def run(
         background = fetch_url(
             request.background_url, purpose="background", limits=limits, resolver=resolver
         )
-    with _gate(settings.removebg.max_concurrent):
-        cutout = remover_for(settings, model).process(image, request.options, background=background)
-        if cutout.foreground.is_empty:
-            # remove.bg refuses (and charges nothing) rather than return an empty image.
-            raise NoForegroundError("No foreground could be found in the image.")
-        encoded = cutout.encode()
+    cutout = sync.process_now(
+        settings,
+        region=region or settings.default_region,
+        model=model,
+        image=image,
+        options=request.options,
+        background=background,
+        require_foreground=True,
+    )
     return RemoveBgResult(
-        data=encoded.data,
-        media_type=encoded.media_type,
+        data=cutout.image.data,
+        media_type=cutout.image.media_type,
         width=cutout.width,
         height=cutout.height,
         foreground=cutout.foreground,

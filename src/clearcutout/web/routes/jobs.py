@@ -72,6 +72,8 @@ class JobCreatedOut(BaseModel):
 class JobOut(BaseModel):
     id: str
     status: str
+    # Why a queued job is not moving, when we know (scale-out: no worker of its region).
+    status_detail: str | None = None
     error: ErrorOut | None
     created_at: datetime
     started_at: datetime | None
@@ -279,7 +281,7 @@ async def create_job(request: Request) -> Response:
     info, replayed = await run_in_threadpool(_submit, request, user, job, key)
     if not replayed:
         # After the commit, never before: a worker must find the row.
-        _executor(request).notify(info.id)
+        await run_in_threadpool(_executor(request).notify, info.id)
     urls = _urls(info.id)
     created = JobCreatedOut(
         id=info.id,
@@ -366,7 +368,14 @@ def get_job(request: Request, job_id: str) -> JobOut:
         user = api_principal(ctx, request, scope="images").user
         info = jobs.get_job(ctx, user, job_id)
         now = ctx.now()
-    return _job_out(info, now)
+        waiting = info.status == jobs.JobStatus.QUEUED and ctx.settings.executor == "celery"
+        stranded = waiting and jobs.alive_regions(ctx).get(info.region, 0) == 0
+    out = _job_out(info, now)
+    if stranded:
+        out.status_detail = (
+            f"No worker of region {info.region} is running; the job waits until one starts."
+        )
+    return out
 
 
 @router.get(

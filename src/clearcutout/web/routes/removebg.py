@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from clearcutout.engine.options import options_schema
 from clearcutout.errors import (
     AuthenticationError,
+    BusyError,
     ClearCutoutError,
     InputError,
     PermissionDeniedError,
@@ -102,7 +103,7 @@ def _error_response(error: ClearCutoutError, rate: removebg.RateLimit | None) ->
     if isinstance(error, removebg.ApiKeyError | removebg.RateLimitedError):
         rate = error.rate
     headers = _rate_headers(rate)
-    if isinstance(error, ThrottledError) or error.transient:
+    if isinstance(error, ThrottledError | BusyError) or error.transient:
         headers["Retry-After"] = str(error.retry_after_s)
     headers["Cache-Control"] = "no-store"
     return JSONResponse(
@@ -170,7 +171,7 @@ def _remove_background(request: Request, read: _Body) -> Response:
                 removebg.ensure_credits(ctx, admission.user_id, parsed.credits)
         started = time.perf_counter()
         try:
-            result = removebg.run(parsed, settings=settings)
+            result = removebg.run(parsed, settings=settings, region=admission.region)
         except ClearCutoutError:
             with unit_of_work(request) as ctx:
                 removebg.record_outcome(

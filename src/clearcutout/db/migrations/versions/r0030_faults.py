@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "r0030"
+revision = "0030"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
