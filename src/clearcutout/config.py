@@ -85,6 +85,9 @@ class UrlFetchSettings(BaseModel):
     read_timeout_s: float = Field(default=10.0, gt=0)
     total_timeout_s: float = Field(default=30.0, gt=0)
     max_redirects: int = Field(default=5, ge=0)
+    # Downloads at once per process; more are refused with 429 at once, so slow servers
+    # cannot hold every thread of the web app.
+    max_concurrent: int = Field(default=8, ge=1)
     # Test hook only: also allow loopback addresses (127.0.0.0/8, ::1) so the tests can
     # download from a local HTTP server. Every other private address stays refused.
     # Never enable it in production: it lets callers reach services on this machine.

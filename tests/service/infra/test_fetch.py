@@ -9,12 +9,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from clearcutout.errors import FileTooLargeError
+from clearcutout.errors import FileTooLargeError, UrlFetchBusyError
 from clearcutout.service.infra.fetch import (
     FetchLimits,
     UrlFetchError,
@@ -137,6 +138,51 @@ def test_slow_servers_time_out(server: ImageServer, path: str, limits: FetchLimi
         fetch_url(server.url(path), purpose="image", limits=limits)
     assert caught.value.code == "failed_image_download"
     assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.parametrize("url_of", ["direct", "redirect"])
+def test_headers_dripped_byte_by_byte_obey_the_total_deadline(
+    server: ImageServer, url_of: str
+) -> None:
+    """A server that sends one header byte every 0.2 s never trips the 1 s read timeout;
+    the overall deadline still ends the download (connect + headers + body)."""
+    url = server.url("/drip-headers?seconds=8&interval=0.2")
+    if url_of == "redirect":
+        url = server.redirect(url)
+    limits = FetchLimits(max_bytes=1024, allow_loopback=True, read_timeout_s=1, total_timeout_s=1)
+    started = time.monotonic()
+    with pytest.raises(UrlFetchError) as caught:
+        fetch_url(url, purpose="image", limits=limits)
+    assert caught.value.code == "failed_image_download"
+    assert "took too long" in caught.value.message
+    assert time.monotonic() - started < 2.5
+
+
+def test_downloads_past_the_concurrency_cap_are_refused_at_once(server: ImageServer) -> None:
+    """With every slot held by a slow server, the next download is refused (429) without
+    waiting, and a slot frees as soon as its download ends."""
+    limits = FetchLimits(max_bytes=1024, allow_loopback=True, total_timeout_s=1.5, max_concurrent=1)
+    failures: list[Exception] = []
+
+    def hold_the_slot() -> None:
+        try:
+            fetch_url(server.url("/slow?seconds=5"), purpose="image", limits=limits)
+        except UrlFetchError as exc:
+            failures.append(exc)
+
+    slow = threading.Thread(target=hold_the_slot)
+    slow.start()
+    while not any(path.startswith("/slow") for path, _ in server.requests):
+        time.sleep(0.01)
+    started = time.monotonic()
+    with pytest.raises(UrlFetchBusyError) as caught:
+        fetch_url(server.url("/photo.png"), purpose="image", limits=limits)
+    assert time.monotonic() - started < 0.5
+    assert caught.value.http_status == 429
+    assert caught.value.retry_after_s > 0
+    slow.join(timeout=5)
+    assert len(failures) == 1  # the slow one timed out
+    assert fetch_url(server.url("/photo.png"), purpose="image", limits=limits) == PNG
 
 
 @pytest.mark.parametrize("status", [404, 500, 204])

@@ -13,8 +13,14 @@ forgery, OWASP SSRF prevention cheat sheet). So:
   the ``Host`` header and in TLS (SNI and certificate check), so a second DNS answer
   cannot swap in another address (DNS rebinding);
 - redirects are followed by hand, at most ``max_redirects``, each target vetted again;
-- the body is streamed and abandoned past the size limit; connecting, each read and the
-  whole download have their own time limits.
+- the body is streamed and abandoned past the size limit; connecting and each read have
+  their own time limits, and one deadline covers the whole download — DNS, connect, TLS,
+  response headers and body of every hop. Socket timeouts alone cannot give that (a
+  server dripping one header byte per second never trips a read timeout), so a watchdog
+  shuts the socket down when the deadline passes, whatever the fetch is waiting for;
+- at most ``max_concurrent`` downloads run at once in a process; further ones are refused
+  at once (``UrlFetchBusyError``, 429 with ``Retry-After``) instead of queueing, so slow
+  servers cannot take every worker thread of the web app.
 
 What the bytes are is left to the decoder. Errors carry remove.bg's codes:
 ``invalid_image_url`` / ``invalid_bg_image_url`` for a URL we will not fetch,
@@ -24,11 +30,13 @@ What the bytes are is left to the decoder. Errors carry remove.bg's codes:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +46,7 @@ from typing import Final, Literal
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from clearcutout.config import Settings
-from clearcutout.errors import FileTooLargeError, UrlFetchError
+from clearcutout.errors import FileTooLargeError, UrlFetchBusyError, UrlFetchError
 
 __all__ = [
     "FetchLimits",
@@ -86,6 +94,7 @@ class FetchLimits:
     total_timeout_s: float = 30.0
     max_redirects: int = 5
     allow_loopback: bool = False
+    max_concurrent: int = 8
 
 
 def limits_from(settings: Settings) -> FetchLimits:
@@ -98,6 +107,7 @@ def limits_from(settings: Settings) -> FetchLimits:
         total_timeout_s=fetch.total_timeout_s,
         max_redirects=fetch.max_redirects,
         allow_loopback=fetch.allow_loopback,
+        max_concurrent=fetch.max_concurrent,
     )
 
 
@@ -160,6 +170,28 @@ class _Fetch:
         self.deadline = time.monotonic() + limits.total_timeout_s
         self.invalid_code, self.failed_code = _CODES[purpose]
         self.parameter = _PARAMETER[purpose]
+        # The socket in use, for the watchdog; ``expired`` once the deadline has passed.
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self.expired = False
+
+    # -- the deadline ------------------------------------------------------------------
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Make ``sock`` the one the watchdog shuts down (``None`` when it is closed)."""
+        with self._lock:
+            self._sock = sock
+            expired = self.expired
+        if expired and sock is not None:
+            _shut(sock)
+
+    def expire(self) -> None:
+        """The watchdog: past the deadline, end whatever the current socket waits for."""
+        with self._lock:
+            self.expired = True
+            sock = self._sock
+        if sock is not None:
+            _shut(sock)
 
     # -- errors ------------------------------------------------------------------------
 
@@ -176,7 +208,7 @@ class _Fetch:
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or self.expired:
             raise self.failed("timeout", "took too long")
         return left
 
@@ -254,15 +286,24 @@ class _Fetch:
             except OSError as exc:
                 errors.append(type(exc).__name__)
                 continue
+            self.watch(sock)
             try:
-                read_timeout = min(self.limits.read_timeout_s, left)
-                return _pinned_connection(target, sock, read_timeout)
+                read_timeout = min(self.limits.read_timeout_s, self.remaining())
+                connection = _pinned_connection(target, sock, read_timeout)
             except ssl.SSLError as exc:
+                self.watch(None)
                 sock.close()
+                self.remaining()  # a handshake cut short by the deadline is a timeout
                 raise self.failed("tls", "the TLS handshake failed") from exc
             except OSError as exc:
+                self.watch(None)
                 sock.close()
+                self.remaining()
                 errors.append(type(exc).__name__)
+                continue
+            # The TLS socket replaces the plain one (which it detached).
+            self.watch(connection.sock)
+            return connection
         log.info("fetch.connect_failed purpose=%s errors=%s", self.purpose, ",".join(errors))
         raise self.failed("connect", "could not connect to the host")
 
@@ -288,9 +329,11 @@ class _Fetch:
         except TimeoutError as exc:
             raise self.failed("timeout", "took too long") from exc
         except (OSError, http.client.HTTPException) as exc:
+            self.remaining()  # a socket the watchdog shut down: report the timeout
             raise self.failed("transfer", "the connection failed") from exc
         finally:
             # A response read until the server closes owns the socket: close both.
+            self.watch(None)
             if response is not None:
                 response.close()
             connection.close()
@@ -305,6 +348,7 @@ class _Fetch:
                 connection.sock.settimeout(min(self.limits.read_timeout_s, self.remaining()))
             chunk = response.read1(_CHUNK)
             if not chunk:
+                self.remaining()  # an end forced by the watchdog is not the real end
                 break
             received += len(chunk)
             if received > self.limits.max_bytes:
@@ -323,6 +367,15 @@ class _Fetch:
         return error
 
     def run(self, url: str) -> bytes:
+        watchdog = threading.Timer(max(0.0, self.deadline - time.monotonic()), self.expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return self.hops(url)
+        finally:
+            watchdog.cancel()
+
+    def hops(self, url: str) -> bytes:
         for _hop in range(self.limits.max_redirects + 1):
             target = self.vet(url)
             status, location, body = self.get(target)
@@ -332,6 +385,13 @@ class _Fetch:
                 raise self.failed("redirect", f"HTTP {status} without a Location")
             url = urljoin(_url_of(target), location.strip())
         raise self.failed("redirects", "too many redirects")
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut ``sock`` down under any thread blocked on it (TLS included: the plain socket
+    call, not ``SSLSocket``'s, which would drop its state under the reader's feet)."""
+    with contextlib.suppress(OSError):  # closed already or never connected
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _ip_literal(host: str) -> IPAddress | None:
@@ -370,6 +430,19 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
             raise http.client.NotConnected("pinned connection was closed")
 
 
+_gates: dict[int, threading.BoundedSemaphore] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(limit: int) -> threading.BoundedSemaphore:
+    """The process-wide cap on downloads at once (one per configured limit)."""
+    with _gates_lock:
+        gate = _gates.get(limit)
+        if gate is None:
+            gate = _gates[limit] = threading.BoundedSemaphore(max(1, limit))
+        return gate
+
+
 _TLS_CONTEXT: ssl.SSLContext | None = None
 
 
@@ -403,7 +476,14 @@ def fetch_url(
     ``resolver`` replaces the system's DNS lookup (tests use it to map names).
     """
     started = time.monotonic()
-    body = _Fetch(purpose, limits, resolver or _system_resolver).run(url)
+    gate = _gate(limits.max_concurrent)
+    if not gate.acquire(blocking=False):
+        log.info("fetch.busy purpose=%s", purpose)
+        raise UrlFetchBusyError()
+    try:
+        body = _Fetch(purpose, limits, resolver or _system_resolver).run(url)
+    finally:
+        gate.release()
     log.info(
         "fetch.done purpose=%s bytes=%d seconds=%.3f",
         purpose,
