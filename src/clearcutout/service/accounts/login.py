@@ -15,6 +15,7 @@ from clearcutout.service.accounts import sessions
 from clearcutout.service.accounts.emails import (
     PURPOSE_RESET,
     consume_token,
+    end_account_links,
     find_token,
     issue_token,
     link,
@@ -144,6 +145,7 @@ def reset_password(ctx: ServiceContext, *, token: str, new_password: str) -> Use
     email, name = read_email(ctx, user), read_name(ctx, user)
     check_strength(ctx.settings, new_password, email=email, name=name)
     consume_token(ctx, token, purpose=PURPOSE_RESET)
+    end_account_links(ctx, user)  # sibling reset links and pending email changes
     user.password_hash = hash_password(ctx.settings, new_password)
     user.password_changed_at = ctx.now()
     # Whoever could read the mailbox proved control of the address.

@@ -18,6 +18,7 @@ from clearcutout.service.accounts.emails import (
     PURPOSE_CHANGE_EMAIL,
     PURPOSE_VERIFY,
     consume_token,
+    end_account_links,
     find_token,
     queue_verification,
 )
@@ -228,6 +229,8 @@ def verify_email(ctx: ServiceContext, token: str) -> User:
         user.email_enc = seal(key, user_id=user.id, field="email", value=new_email)
         user.email_index = row.new_email_index
         row.new_email_enc = None
+        # Links mailed to the old address (a reset above all) must not work any more.
+        end_account_links(ctx, user)
         ctx.outbox.add(
             render_email(
                 kind="email_changed",
