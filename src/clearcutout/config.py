@@ -76,6 +76,9 @@ class ThrottleSettings(BaseModel):
     reset_per_account: int = 3
     reset_per_ip: int = 10
     signup_per_ip: int = 10
+    # Wrong API keys per client IP on the JSON API (``/api/v1/*``); valid keys are never
+    # counted.
+    api_key_failures_per_ip: int = 20
 
 
 class UrlFetchSettings(BaseModel):
