@@ -71,7 +71,13 @@ class ThrottleSettings(BaseModel):
     """Attempts allowed per window, per account and per client IP (hashed)."""
 
     window_minutes: int = 15
+    # Failed logins per client IP *and* account before backoff starts: then the next
+    # attempt from that IP for that account waits login_backoff_base_seconds, doubling
+    # after each further failure (at most window_minutes). Logins from other IPs are not
+    # held back, so an attacker cannot lock the owner out.
     login_per_account: int = 5
+    login_backoff_base_seconds: float = Field(default=60.0, gt=0)
+    # Failed logins per client IP across all accounts.
     login_per_ip: int = 30
     reset_per_account: int = 3
     reset_per_ip: int = 10

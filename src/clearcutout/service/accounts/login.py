@@ -50,18 +50,28 @@ WRONG_CREDENTIALS = "The email address or password is not correct."
 def _login_subjects(
     ctx: ServiceContext, email: str, client_ip: str | None
 ) -> list[throttle.Subject]:
+    """Who failed logins are counted against: the address and the account *as typed from
+    that address* — never the account alone, or five wrong guesses from anywhere would
+    lock its owner out everywhere."""
     limits = ctx.settings.throttle
     return [
-        throttle.Subject(kind="account", value=email, limit=limits.login_per_account),
+        throttle.Subject(
+            kind="ip+account", value=f"{client_ip or ''}|{email}", limit=limits.login_per_account
+        ),
         throttle.Subject(kind="ip", value=client_ip or "", limit=limits.login_per_ip),
     ]
 
 
 def authenticate(ctx: ServiceContext, *, email: str, password: str, client_ip: str | None) -> User:
-    """Check credentials (throttled per account and per IP) and return the user."""
+    """Check credentials and return the user. Failures are throttled per address (a
+    fixed limit across accounts) and per address and account (exponential backoff once
+    past its limit); a correct login from another address is never held back."""
     normalised = normalise_email(email)
     subjects = _login_subjects(ctx, normalised, client_ip)
-    throttle.ensure_allowed(ctx, "login", subjects)
+    throttle.ensure_allowed(ctx, "login", subjects[1:])
+    throttle.ensure_backoff(
+        ctx, "login", subjects[0], base_seconds=ctx.settings.throttle.login_backoff_base_seconds
+    )
     user = find_user_by_email(ctx, normalised)
     if user is None:
         dummy_verify(ctx.settings)
