@@ -118,7 +118,9 @@ def test_signing_out_and_in_again_replaces_the_token(
     "headers",
     [
         {"Origin": "https://evil.example"},
-        {"Origin": "null"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "http://testserver", "Sec-Fetch-Site": "cross-site"},
         {"Origin": "http://testserver.evil.example"},
         {"Referer": "https://evil.example/page"},
         {"Origin": "http://testserver:8443"},
@@ -143,6 +145,9 @@ def test_cross_origin_unsafe_requests_are_refused_even_with_the_token(
         {"Origin": "http://testserver"},
         {"Referer": "http://testserver/account"},
         {"Origin": "http://127.0.0.1:8000"},  # the configured public address
+        # What Chromium sends for our own forms under Referrer-Policy: no-referrer.
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+        {"Sec-Fetch-Site": "none"},
     ],
 )
 def test_same_origin_requests_pass(

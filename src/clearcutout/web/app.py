@@ -66,8 +66,9 @@ async def csrf_guard(request: Request) -> None:
         return
     settings = runtime(request).settings
     if not same_origin(
-        request.headers.get("origin"),
-        request.headers.get("referer"),
+        fetch_site=request.headers.get("sec-fetch-site"),
+        origin=request.headers.get("origin"),
+        referer=request.headers.get("referer"),
         host=request.headers.get("host", ""),
         base_url=settings.base_url,
     ):

@@ -6,8 +6,8 @@ and every state-changing request that is not authenticated by a valid API key mu
 it in the form field ``csrf_token`` or the header ``X-CSRF-Token``. Binding the token to
 the session means a token obtained elsewhere (another session, or none) and planted in a
 victim's browser does not pass; after sign-in and sign-out the cookie is re-issued. A
-browser's ``Origin`` (or ``Referer``) naming another site is refused outright
-(:func:`same_origin`). The cookie is SameSite=Lax as a further line of defence.
+browser's ``Sec-Fetch-Site``, ``Origin`` or ``Referer`` naming another site is refused
+outright (:func:`same_origin`). The cookie is SameSite=Lax as a further line of defence.
 """
 
 from __future__ import annotations
@@ -98,14 +98,27 @@ def _netloc(url: str) -> str | None:
     return host if port in (None, default) else f"{host}:{port}"
 
 
-def same_origin(origin: str | None, referer: str | None, *, host: str, base_url: str) -> bool:
-    """Whether a browser's ``Origin`` (else ``Referer``) names this site: the ``Host`` the
-    request came to, or the public ``base_url``. Neither header: not a browser's
-    cross-site request (browsers send ``Origin`` on every cross-site POST), so allowed;
-    the CSRF token is still required. ``Origin: null`` (sandboxed frames, some
-    redirects) is refused."""
-    claimed = origin if origin is not None else referer
-    if claimed is None:
+def same_origin(
+    *,
+    fetch_site: str | None,
+    origin: str | None,
+    referer: str | None,
+    host: str,
+    base_url: str,
+) -> bool:
+    """Whether an unsafe request comes from this site, as the browser tells it.
+
+    ``Sec-Fetch-Site`` (Fetch Metadata) decides where the browser sends it: only
+    ``same-origin`` and ``none`` (typed or bookmarked) pass. Without it, ``Origin`` (else
+    ``Referer``) must name the ``Host`` the request came to or the public ``base_url``.
+    Our pages send ``Referrer-Policy: no-referrer``, under which browsers send
+    ``Origin: null`` even for our own forms, so ``null`` proves nothing either way and
+    is left to the CSRF token, as is a request with none of these headers (not a
+    browser's cross-site request: browsers send ``Origin`` on every cross-site POST)."""
+    if fetch_site is not None:
+        return fetch_site.strip().lower() in ("same-origin", "none")
+    claimed = origin if origin is not None and origin.strip() != "null" else referer
+    if claimed is None or (origin is not None and origin.strip() == "null" and referer is None):
         return True
     netloc = _netloc(claimed.strip())
     if netloc is None:
