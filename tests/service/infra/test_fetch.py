@@ -6,15 +6,19 @@ the test hook ``allow_loopback`` on, and every refusal is checked with it off to
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import pydantic
 import pytest
 
+from clearcutout.config import Settings, UrlFetchSettings
 from clearcutout.errors import FileTooLargeError, UrlFetchBusyError
 from clearcutout.service.infra.fetch import (
     FetchLimits,
@@ -384,3 +388,81 @@ def test_limits_come_from_the_settings(tmp_path: object) -> None:
     assert limits.max_bytes == 2 * 1024 * 1024
     assert limits.allow_loopback is False
     assert limits.max_redirects == 5
+
+
+# ------------------------------------------------------------ the operator's allow-list
+
+
+def _to_loopback(host: str, port: int) -> list[str]:
+    return ["127.0.0.1"]
+
+
+def _listed(*entries: str) -> FetchLimits:
+    settings = fast_settings(Path("/nonexistent"), url_fetch={"allowed_hosts": list(entries)})
+    return dataclasses.replace(limits_from(settings), max_bytes=64 * 1024, total_timeout_s=10)
+
+
+@pytest.mark.parametrize(
+    ("entries", "host"),
+    [
+        (("127.0.0.0/8",), "127.0.0.1"),
+        (("127.0.0.1",), "127.0.0.1"),
+        (("images.internal",), "images.internal"),
+        (("IMAGES.internal.",), "images.Internal"),
+        (("*.corp.example",), "photos.eu.corp.example"),
+        (("10.0.0.0/8", "127.0.0.0/30"), "127.0.0.1"),
+    ],
+)
+def test_listed_internal_hosts_can_be_fetched(
+    server: ImageServer, entries: tuple[str, ...], host: str
+) -> None:
+    url = f"http://{host}:{server.port}/photo.png"
+    assert fetch_url(url, purpose="image", limits=_listed(*entries), resolver=_to_loopback) == PNG
+
+
+@pytest.mark.parametrize(
+    ("entries", "host"),
+    [
+        ((), "127.0.0.1"),
+        (("10.0.0.0/8",), "127.0.0.1"),
+        (("images.internal",), "other.internal"),
+        (("images.internal",), "127.0.0.1"),  # the name is listed, not its address
+        (("*.corp.example",), "corp.example.evil.test"),
+        (("*.corp.example",), "evilcorp.example"),
+        (("127.0.0.2",), "127.0.0.1"),
+    ],
+)
+def test_every_unlisted_internal_host_stays_refused(
+    server: ImageServer, entries: tuple[str, ...], host: str
+) -> None:
+    url = f"http://{host}:{server.port}/photo.png"
+    with pytest.raises(UrlFetchError) as caught:
+        fetch_url(url, purpose="image", limits=_listed(*entries), resolver=_to_loopback)
+    assert caught.value.code == "invalid_image_url"
+    assert server.requests == []
+
+
+def test_a_listed_host_cannot_redirect_to_an_unlisted_internal_one(server: ImageServer) -> None:
+    limits = _listed("images.internal")
+    target = f"http://other.internal:{server.port}/photo.png"
+    url = f"http://images.internal:{server.port}" + server.redirect(target)[len(server.base_url) :]
+    with pytest.raises(UrlFetchError) as caught:
+        fetch_url(url, purpose="image", limits=limits, resolver=_to_loopback)
+    assert caught.value.code == "invalid_image_url"
+
+
+def test_the_allow_list_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "CLEARCUTOUT_URL_FETCH__ALLOWED_HOSTS", "images.internal, 10.20.0.0/16 *.corp.example"
+    )
+    limits = limits_from(Settings())
+    assert limits.allowed_names == ("images.internal", "*.corp.example")
+    assert limits.allowed_networks == (ipaddress.ip_network("10.20.0.0/16"),)
+    monkeypatch.setenv("CLEARCUTOUT_URL_FETCH__ALLOWED_HOSTS", "")
+    assert limits_from(Settings()).allowed_networks == ()
+
+
+@pytest.mark.parametrize("entry", ["not a host!", "10.0.0.0/33", "http://x/"])
+def test_a_malformed_allow_list_entry_is_a_settings_error(entry: str) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        UrlFetchSettings(allowed_hosts=[entry])

@@ -12,6 +12,10 @@ forgery, OWASP SSRF prevention cheat sheet). So:
 - the connection goes to the vetted address itself, with the original host name only in
   the ``Host`` header and in TLS (SNI and certificate check), so a second DNS answer
   cannot swap in another address (DNS rebinding);
+- an operator allow-list (``url_fetch.allowed_hosts``: host names, ``*.`` suffixes, IP
+  addresses and CIDR networks) opens named internal hosts; an address is then allowed
+  when the URL's host name is listed or the address lies in a listed network, and every
+  other internal address stays refused;
 - redirects are followed by hand, at most ``max_redirects``, each target vetted again;
 - the body is streamed and abandoned past the size limit; connecting and each read have
   their own time limits, and one deadline covers the whole download — DNS, connect, TLS,
@@ -95,12 +99,42 @@ class FetchLimits:
     max_redirects: int = 5
     allow_loopback: bool = False
     max_concurrent: int = 8
+    #: The operator's allow-list: host names (``*.`` for any name under one) and networks.
+    allowed_names: tuple[str, ...] = ()
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def host_is_allowed(self, host: str) -> bool:
+        """Whether the operator listed ``host`` (a name) for fetching."""
+        name = host.lower().rstrip(".")
+        for allowed in self.allowed_names:
+            if allowed.startswith("*."):
+                if name.endswith(allowed[1:]):
+                    return True
+            elif name == allowed:
+                return True
+        return False
+
+    def address_is_allowed(self, address: IPAddress) -> bool:
+        """Whether ``address`` lies in a network (or is an address) the operator listed."""
+        return any(
+            address.version == network.version and address in network
+            for network in self.allowed_networks
+        )
 
 
 def limits_from(settings: Settings) -> FetchLimits:
     """The limits configured in ``settings.url_fetch`` and ``max_upload_mb``."""
     fetch = settings.url_fetch
+    names: list[str] = []
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for entry in fetch.allowed_hosts:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.append(entry)
     return FetchLimits(
+        allowed_names=tuple(names),
+        allowed_networks=tuple(networks),
         max_bytes=int(settings.max_upload_mb * 1024 * 1024),
         connect_timeout_s=fetch.connect_timeout_s,
         read_timeout_s=fetch.read_timeout_s,
@@ -246,14 +280,20 @@ class _Fetch:
                 raise self.failed("dns_timeout", "the host name did not resolve in time") from exc
             except (OSError, UnicodeError) as exc:
                 raise self.failed("dns", "the host name does not resolve") from exc
+        name_allowed = literal is None and self.limits.host_is_allowed(host)
         addresses: list[str] = []
         for candidate in candidates:
             try:
                 address = ipaddress.ip_address(candidate.split("%", 1)[0])
             except ValueError as exc:
                 raise self.failed("dns", "the host name does not resolve") from exc
-            # Every address must be public: an attacker's DNS may mix in a private one.
-            if not address_is_public(address, allow_loopback=self.limits.allow_loopback):
+            # Every address must be public (an attacker's DNS may mix in a private one),
+            # unless the operator listed the host name or the address's network.
+            if not (
+                address_is_public(address, allow_loopback=self.limits.allow_loopback)
+                or name_allowed
+                or self.limits.address_is_allowed(address)
+            ):
                 raise self.invalid(
                     "private_address",
                     "the host is a private, loopback, link-local or otherwise internal "
