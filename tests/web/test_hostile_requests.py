@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from clearcutout.config import RemoveBgSettings
+from clearcutout.config import RemoveBgSettings, UrlFetchSettings
 from tests.support.app_server import running_app
+from tests.support.image_server import ImageServer
 from tests.support.removebg import create_key, removebg_settings
 
 URL = "/v1.0/removebg"
@@ -150,3 +152,78 @@ def test_deep_or_huge_json_is_a_4xx_json_error(
     assert error["code"]
     if authenticated and response.status_code == 400:
         assert error["code"] == "invalid_input"
+
+
+# ------------------------------------------------------------ availability under abuse
+
+
+def test_slow_url_servers_do_not_take_the_app_down(
+    tmp_path: Path, image_server: ImageServer, small_photo: bytes
+) -> None:
+    """40 remove.bg requests whose image_url drips its headers a byte at a time are in
+    flight; /healthz, the login page and an authenticated API call still answer within
+    2 s, a small image is still cut out, and every slow request ends by the fetch deadline
+    (or is refused at once when every download slot is held)."""
+    settings = removebg_settings(
+        tmp_path / "data",
+        url_fetch=UrlFetchSettings(allow_loopback=True, total_timeout_s=8, read_timeout_s=5),
+    )
+    key = create_key(settings, "busy@example.org")
+    slow_url = image_server.url("/drip-headers?seconds=60&interval=0.5")
+    with running_app(settings) as base_url:
+
+        def small_upload() -> requests.Response:
+            return requests.post(
+                base_url + URL,
+                files={"image_file": ("small.jpg", small_photo, "image/jpeg")},
+                headers={"X-Api-Key": key},
+                timeout=30,
+            )
+
+        assert small_upload().status_code == 200  # the model is loaded before the attack
+        results: list[int] = []
+
+        def slow() -> None:
+            response = requests.post(
+                base_url + URL,
+                data={"image_url": slow_url},
+                headers={"X-Api-Key": key},
+                timeout=60,
+            )
+            results.append(response.status_code)
+
+        threads = [threading.Thread(target=slow) for _ in range(40)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        while sum(path.startswith("/drip") for path, _ in image_server.requests) < 8:
+            assert time.monotonic() - started < 10, "the slow downloads did not start"
+            time.sleep(0.05)
+        # The rest are refused at once (every download slot is held); wait for them to
+        # settle (or 5 s), so what follows measures the steady state of the attack.
+        while len(results) < 40 - UrlFetchSettings().max_concurrent:
+            if time.monotonic() - started > 5:
+                break
+            time.sleep(0.05)
+
+        answers: dict[str, tuple[int, float]] = {}
+        for name, path in (
+            ("healthz", "/healthz"),
+            ("login page", "/login"),
+            ("remove.bg account", "/v1.0/account"),
+        ):
+            began = time.monotonic()
+            response = requests.get(base_url + path, headers={"X-Api-Key": key}, timeout=10)
+            answers[name] = (response.status_code, time.monotonic() - began)
+        # An image is CPU work (seconds on a busy machine); it must get through, not wait
+        # for the slow downloads.
+        small = small_upload()
+        for thread in threads:
+            thread.join(timeout=30)
+        total_s = time.monotonic() - started
+    assert all(status == 200 and seconds < 2 for status, seconds in answers.values()), answers
+    assert small.status_code == 200
+    # Every slow request ended: a 400 at the deadline, or a 429 when the slots were full.
+    assert sorted(set(results)) == [400, 429] and len(results) == 40
+    assert results.count(400) == UrlFetchSettings().max_concurrent
+    assert total_s < 20
