@@ -6,15 +6,19 @@ optional TOML file named by ``CLEARCUTOUT_CONFIG_FILE``, then the defaults below
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -73,11 +77,46 @@ class ThrottleSettings(BaseModel):
     """Attempts allowed per window, per account and per client IP (hashed)."""
 
     window_minutes: int = 15
+    # Failed logins per client IP *and* account before backoff starts: then the next
+    # attempt from that IP for that account waits login_backoff_base_seconds, doubling
+    # after each further failure (at most window_minutes). Logins from other IPs are not
+    # held back, so an attacker cannot lock the owner out.
     login_per_account: int = 5
+    login_backoff_base_seconds: float = Field(default=60.0, gt=0)
+    # Failed logins per client IP across all accounts.
     login_per_ip: int = 30
     reset_per_account: int = 3
     reset_per_ip: int = 10
     signup_per_ip: int = 10
+    # Wrong API keys per client IP on the JSON API (``/api/v1/*``); valid keys are never
+    # counted.
+    api_key_failures_per_ip: int = 20
+
+
+def _split_hosts(value: object) -> object:
+    """``allowed_hosts`` from the environment: comma- or space-separated (or a JSON list)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part for part in re.split(r"[\s,]+", text) if part]
+    return value
+
+
+def _check_hosts(values: list[str]) -> list[str]:
+    """Each entry a host name, an IP address or a CIDR network; lower-cased."""
+    checked = []
+    for entry in values:
+        entry = entry.strip().lower().rstrip(".")
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if not re.fullmatch(r"(\*\.)?[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_-]{1,63})*", entry):
+                raise ValueError(f"not a host name, address or CIDR network: {entry!r}") from None
+        checked.append(entry)
+    return checked
 
 
 class UrlFetchSettings(BaseModel):
@@ -87,10 +126,26 @@ class UrlFetchSettings(BaseModel):
     read_timeout_s: float = Field(default=10.0, gt=0)
     total_timeout_s: float = Field(default=30.0, gt=0)
     max_redirects: int = Field(default=5, ge=0)
+    # Downloads at once per process; more are refused with 429 at once, so slow servers
+    # cannot hold every thread of the web app.
+    max_concurrent: int = Field(default=8, ge=1)
     # Test hook only: also allow loopback addresses (127.0.0.0/8, ::1) so the tests can
     # download from a local HTTP server. Every other private address stays refused.
     # Never enable it in production: it lets callers reach services on this machine.
     allow_loopback: bool = False
+    # Internal hosts operators let ``image_url`` reach (self-hosters keeping images on
+    # their own network): host names (``images.internal``, or ``*.corp.example`` for any
+    # name under it), IP addresses and CIDR networks (``10.20.0.0/16``), comma-separated in
+    # ``CLEARCUTOUT_URL_FETCH__ALLOWED_HOSTS``. Empty by default; every private address not
+    # listed stays refused.
+    allowed_hosts: Annotated[list[str], NoDecode, BeforeValidator(_split_hosts)] = Field(
+        default_factory=list
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _valid_hosts(cls, values: list[str]) -> list[str]:
+        return _check_hosts(values)
 
 
 class RemoveBgSettings(BaseModel):

@@ -65,7 +65,9 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   ├── ExportExpiredError (410)       export_expired: the download link ran out
     │   └── ThrottledError (429)           rate_limit_exceeded (``retry_after_s``); keeps
     │       │                              changes
-    │       └── RateLimitedError           rate_limit_exceeded: remove.bg's per-key window
+    │       ├── RateLimitedError           rate_limit_exceeded: remove.bg's per-key window
+    │       └── UrlFetchBusyError          rate_limit_exceeded: every URL-download slot is
+    │                                      taken
     ├── ModelError (503)                   model_error: a model cannot be used
     │   ├── UnknownModelError (400)        unknown_model: no such model in the registry
     │   ├── ModelUnavailableError          model_unavailable: not cached, cannot be fetched
@@ -390,6 +392,19 @@ class ThrottledError(ServiceError):
     ) -> None:
         super().__init__(template, params=params)
         self.retry_after_s = retry_after_s
+
+
+class UrlFetchBusyError(ThrottledError):
+    """Every URL-download slot of the process is taken (slow servers must not hold all
+    of the web app's threads); the caller retries shortly."""
+
+    title = "Too many downloads"
+
+    def __init__(self, *, retry_after_s: int = 5) -> None:
+        super().__init__(
+            "Too many image downloads are running; try again in a few seconds.",
+            retry_after_s=retry_after_s,
+        )
 
 
 class RateLimitedError(ThrottledError):

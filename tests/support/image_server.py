@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 class ImageServer:
     """Serves ``files`` by path; ``/redirect?to=URL&status=302``, ``/slow?seconds=``,
     ``/endless`` (a body that never ends, no length), ``/huge`` (declares a huge length),
-    ``/status/NNN``. Remembers each request's path and ``Host`` header."""
+    ``/status/NNN``, ``/drip-headers?seconds=&interval=`` (response headers one byte at a
+    time, each well inside any read timeout). Remembers each request's path and ``Host`` header."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -72,6 +73,23 @@ def _handler(server: ImageServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(b"x")
                 self.wfile.flush()
                 time.sleep(float(query.get("seconds", "3")))
+            elif parts.path == "/drip-headers":
+                # A slow-loris server: the status line, then one header byte every
+                # ``interval`` seconds for ``seconds`` seconds, then an image.
+                interval = float(query.get("interval", "0.2"))
+                until = time.monotonic() + float(query.get("seconds", "5"))
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                    self.wfile.flush()
+                    while time.monotonic() < until:
+                        time.sleep(interval)
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                    self.wfile.write(b"\r\nContent-Length: 1\r\n\r\nx")
+                    self.wfile.flush()
+                except OSError:
+                    pass
+                self.close_connection = True
             elif parts.path == "/endless":
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")

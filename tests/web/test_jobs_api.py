@@ -371,3 +371,37 @@ def test_an_image_that_breaks_after_its_header_fails_its_job_with_the_engines_co
     assert job["error"]["title"] and job["error"]["detail"]
     failed = app.client.get(f"/api/v1/jobs/{job['id']}/result", headers=account.headers)
     assert failed.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "999999999999999999"},
+        {"page": str(2**63)},
+        {"page": str(jobs.MAX_PAGE + 1)},
+        {"page": "0"},
+        {"page": "-1"},
+        {"per_page": "0"},
+        {"per_page": str(jobs.MAX_PER_PAGE + 1)},
+        {"per_page": "99999999999999999999"},
+    ],
+)
+def test_paging_out_of_bounds_is_a_400_on_every_database(
+    app_on_database: JobsApp, params: dict[str, str]
+) -> None:
+    """Offsets past what the database's integers hold were a 500 (an overflow)."""
+    account = app_on_database.account()
+    response = app_on_database.client.get("/api/v1/jobs", params=params, headers=account.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["code"] == "invalid_input"
+
+
+def test_the_last_allowed_page_is_empty_not_an_error(app_on_database: JobsApp) -> None:
+    account = app_on_database.account()
+    response = app_on_database.client.get(
+        "/api/v1/jobs",
+        params={"page": str(jobs.MAX_PAGE), "per_page": str(jobs.MAX_PER_PAGE)},
+        headers=account.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == []

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from clearcutout.config import Settings, get_settings
 from clearcutout.errors import CsrfError
+from clearcutout.service.accounts import apikeys
 from clearcutout.service.privacy.retention import install_lifecycle_rules
 from clearcutout.service.runtime import Runtime
-from clearcutout.web.boundary import runtime
+from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled
 from clearcutout.web.metrics import AppMetrics, RequestTimer
@@ -22,24 +25,58 @@ from clearcutout.web.security import (
     CSRF_EXEMPT_PATHS,
     CSRF_FIELD,
     CSRF_HEADER,
+    SESSION_COOKIE,
     SecurityMiddleware,
     csrf_tokens_match,
+    same_origin,
 )
 from clearcutout.workers import create_executor
 from clearcutout.workers.housekeeping import Housekeeper
 
+log = logging.getLogger(__name__)
+
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _check_api_key(request: Request) -> None:
+    with unit_of_work(request) as ctx:
+        apikeys.check_api_key(
+            ctx, request.headers.get("x-api-key") or "", client_ip(request) or "unknown"
+        )
+
+
 async def csrf_guard(request: Request) -> None:
-    """Reject a state-changing request authenticated by cookie without the CSRF echo."""
-    if request.method not in _UNSAFE or request.headers.get("x-api-key"):
+    """Reject a state-changing request that could ride on the browser's cookies: one from
+    another origin, or one without the CSRF echo bound to this session.
+
+    Only a request that is actually authenticated by a valid API key skips the check,
+    and only on the JSON API, whose routes then use the key and never the cookie; an
+    ``X-Api-Key`` header elsewhere authenticates nothing and changes nothing here.
+    """
+    if request.method not in _UNSAFE:
         return
-    if request.url.path in CSRF_EXEMPT_PATHS:
+    path = request.url.path
+    if path in CSRF_EXEMPT_PATHS:
         return
     # remove.bg's API accepts X-Api-Key only, never the session cookie: nothing to forge.
-    if request.url.path.startswith("/v1.0/"):
+    if path.startswith("/v1.0/"):
         return
+    if request.headers.get("x-api-key") is not None and path.startswith("/api/"):
+        # A wrong key is refused here (401, counted per address), never waved through.
+        await run_in_threadpool(_check_api_key, request)
+        return
+    settings = runtime(request).settings
+    if not same_origin(
+        fetch_site=request.headers.get("sec-fetch-site"),
+        origin=request.headers.get("origin"),
+        referer=request.headers.get("referer"),
+        host=request.headers.get("host", ""),
+        base_url=settings.base_url,
+    ):
+        log.info("csrf.refused reason=cross_origin")
+        raise CsrfError(
+            "This form has expired or was not sent from ClearCutout. Reload the page and try again."
+        )
     submitted = request.headers.get(CSRF_HEADER)
     # The JSON API takes the token from the header only: parsing an upload here would
     # spool it to a temporary file (plaintext on disk) before the route's own limits.
@@ -53,7 +90,9 @@ async def csrf_guard(request: Request) -> None:
         value = (await request.form()).get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else None
     keyring = runtime(request).keyring
-    if not csrf_tokens_match(keyring, request.cookies.get(CSRF_COOKIE), submitted):
+    session = request.cookies.get(SESSION_COOKIE)
+    if not csrf_tokens_match(keyring, request.cookies.get(CSRF_COOKIE), submitted, session=session):
+        log.info("csrf.refused reason=token")
         raise CsrfError(
             "This form has expired or was not sent from ClearCutout. Reload the page and try again."
         )

@@ -64,7 +64,9 @@ def api_principal(ctx: ServiceContext, request: Request, *, scope: str) -> Princ
     raw = request.headers.get("x-api-key")
     if raw:
         return Principal(
-            user=apikeys.authenticate_api_key(ctx, raw, scope=scope),
+            user=apikeys.authenticate_api_key(
+                ctx, raw, scope=scope, client_ip=client_ip(request) or "unknown"
+            ),
             session_id=None,
             via_api_key=True,
         )

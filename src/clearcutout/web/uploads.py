@@ -49,6 +49,12 @@ _MAX_FIELDS: Final = 64
 #: repeated part to be reported as such rather than as a parser error.
 _MAX_FILES: Final = 4
 _MB: Final = 1024 * 1024
+#: Arrays and objects a JSON body may open. Ours is one flat object (a base64 image has
+#: none of ``[{``); the cap keeps the parser from recursing thousands of levels deep or
+#: building millions of containers out of a body that is within the byte limit.
+_MAX_JSON_CONTAINERS: Final = 64
+#: Values (commas) a JSON body may have: a few dozen fields, never millions.
+_MAX_JSON_VALUES: Final = 4 * _MAX_FIELDS
 
 
 @dataclass(frozen=True)
@@ -146,10 +152,7 @@ async def read_body(request: Request, *, upload_mb: float, images: int) -> Reque
         return parsed
     raw = await _read_capped(request, part_limit + _OVERHEAD, upload_mb)
     if content_type.startswith("application/json"):
-        try:
-            payload = json.loads(raw) if raw.strip() else {}
-        except ValueError as exc:
-            raise InvalidBodyError("The request body is not valid JSON.") from exc
+        payload = _parse_json(raw)
         if not isinstance(payload, dict):
             raise InvalidBodyError("The request body must be a JSON object.")
         parsed.fields.update(payload)
@@ -166,6 +169,23 @@ async def read_body(request: Request, *, upload_mb: float, images: int) -> Reque
     raise InvalidBodyError(
         "Send multipart/form-data, application/json or application/x-www-form-urlencoded."
     )
+
+
+def _parse_json(raw: bytes) -> object:
+    """``raw`` as JSON, refused (400) before parsing when it nests or repeats more than a
+    request of ours ever does. Counting brackets and commas in the raw bytes (strings
+    included) over-counts only for strings that contain them, which base64 never does."""
+    if not raw.strip():
+        return {}
+    containers = raw.count(b"[") + raw.count(b"{")
+    if containers > _MAX_JSON_CONTAINERS or raw.count(b",") > _MAX_JSON_VALUES:
+        raise InvalidBodyError(
+            "The JSON body nests or repeats too much: send one flat object of fields."
+        )
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidBodyError("The request body is not valid JSON.") from exc
 
 
 # -- image sources --------------------------------------------------------------------------

@@ -6,15 +6,20 @@ the test hook ``allow_loopback`` on, and every refusal is checked with it off to
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import pydantic
 import pytest
 
-from clearcutout.errors import FileTooLargeError
+from clearcutout.config import Settings, UrlFetchSettings
+from clearcutout.errors import FileTooLargeError, UrlFetchBusyError
 from clearcutout.service.infra.fetch import (
     FetchLimits,
     UrlFetchError,
@@ -137,6 +142,51 @@ def test_slow_servers_time_out(server: ImageServer, path: str, limits: FetchLimi
         fetch_url(server.url(path), purpose="image", limits=limits)
     assert caught.value.code == "failed_image_download"
     assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.parametrize("url_of", ["direct", "redirect"])
+def test_headers_dripped_byte_by_byte_obey_the_total_deadline(
+    server: ImageServer, url_of: str
+) -> None:
+    """A server that sends one header byte every 0.2 s never trips the 1 s read timeout;
+    the overall deadline still ends the download (connect + headers + body)."""
+    url = server.url("/drip-headers?seconds=8&interval=0.2")
+    if url_of == "redirect":
+        url = server.redirect(url)
+    limits = FetchLimits(max_bytes=1024, allow_loopback=True, read_timeout_s=1, total_timeout_s=1)
+    started = time.monotonic()
+    with pytest.raises(UrlFetchError) as caught:
+        fetch_url(url, purpose="image", limits=limits)
+    assert caught.value.code == "failed_image_download"
+    assert "took too long" in caught.value.message
+    assert time.monotonic() - started < 2.5
+
+
+def test_downloads_past_the_concurrency_cap_are_refused_at_once(server: ImageServer) -> None:
+    """With every slot held by a slow server, the next download is refused (429) without
+    waiting, and a slot frees as soon as its download ends."""
+    limits = FetchLimits(max_bytes=1024, allow_loopback=True, total_timeout_s=1.5, max_concurrent=1)
+    failures: list[Exception] = []
+
+    def hold_the_slot() -> None:
+        try:
+            fetch_url(server.url("/slow?seconds=5"), purpose="image", limits=limits)
+        except UrlFetchError as exc:
+            failures.append(exc)
+
+    slow = threading.Thread(target=hold_the_slot)
+    slow.start()
+    while not any(path.startswith("/slow") for path, _ in server.requests):
+        time.sleep(0.01)
+    started = time.monotonic()
+    with pytest.raises(UrlFetchBusyError) as caught:
+        fetch_url(server.url("/photo.png"), purpose="image", limits=limits)
+    assert time.monotonic() - started < 0.5
+    assert caught.value.http_status == 429
+    assert caught.value.retry_after_s > 0
+    slow.join(timeout=5)
+    assert len(failures) == 1  # the slow one timed out
+    assert fetch_url(server.url("/photo.png"), purpose="image", limits=limits) == PNG
 
 
 @pytest.mark.parametrize("status", [404, 500, 204])
@@ -338,3 +388,81 @@ def test_limits_come_from_the_settings(tmp_path: object) -> None:
     assert limits.max_bytes == 2 * 1024 * 1024
     assert limits.allow_loopback is False
     assert limits.max_redirects == 5
+
+
+# ------------------------------------------------------------ the operator's allow-list
+
+
+def _to_loopback(host: str, port: int) -> list[str]:
+    return ["127.0.0.1"]
+
+
+def _listed(*entries: str) -> FetchLimits:
+    settings = fast_settings(Path("/nonexistent"), url_fetch={"allowed_hosts": list(entries)})
+    return dataclasses.replace(limits_from(settings), max_bytes=64 * 1024, total_timeout_s=10)
+
+
+@pytest.mark.parametrize(
+    ("entries", "host"),
+    [
+        (("127.0.0.0/8",), "127.0.0.1"),
+        (("127.0.0.1",), "127.0.0.1"),
+        (("images.internal",), "images.internal"),
+        (("IMAGES.internal.",), "images.Internal"),
+        (("*.corp.example",), "photos.eu.corp.example"),
+        (("10.0.0.0/8", "127.0.0.0/30"), "127.0.0.1"),
+    ],
+)
+def test_listed_internal_hosts_can_be_fetched(
+    server: ImageServer, entries: tuple[str, ...], host: str
+) -> None:
+    url = f"http://{host}:{server.port}/photo.png"
+    assert fetch_url(url, purpose="image", limits=_listed(*entries), resolver=_to_loopback) == PNG
+
+
+@pytest.mark.parametrize(
+    ("entries", "host"),
+    [
+        ((), "127.0.0.1"),
+        (("10.0.0.0/8",), "127.0.0.1"),
+        (("images.internal",), "other.internal"),
+        (("images.internal",), "127.0.0.1"),  # the name is listed, not its address
+        (("*.corp.example",), "corp.example.evil.test"),
+        (("*.corp.example",), "evilcorp.example"),
+        (("127.0.0.2",), "127.0.0.1"),
+    ],
+)
+def test_every_unlisted_internal_host_stays_refused(
+    server: ImageServer, entries: tuple[str, ...], host: str
+) -> None:
+    url = f"http://{host}:{server.port}/photo.png"
+    with pytest.raises(UrlFetchError) as caught:
+        fetch_url(url, purpose="image", limits=_listed(*entries), resolver=_to_loopback)
+    assert caught.value.code == "invalid_image_url"
+    assert server.requests == []
+
+
+def test_a_listed_host_cannot_redirect_to_an_unlisted_internal_one(server: ImageServer) -> None:
+    limits = _listed("images.internal")
+    target = f"http://other.internal:{server.port}/photo.png"
+    url = f"http://images.internal:{server.port}" + server.redirect(target)[len(server.base_url) :]
+    with pytest.raises(UrlFetchError) as caught:
+        fetch_url(url, purpose="image", limits=limits, resolver=_to_loopback)
+    assert caught.value.code == "invalid_image_url"
+
+
+def test_the_allow_list_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "CLEARCUTOUT_URL_FETCH__ALLOWED_HOSTS", "images.internal, 10.20.0.0/16 *.corp.example"
+    )
+    limits = limits_from(Settings())
+    assert limits.allowed_names == ("images.internal", "*.corp.example")
+    assert limits.allowed_networks == (ipaddress.ip_network("10.20.0.0/16"),)
+    monkeypatch.setenv("CLEARCUTOUT_URL_FETCH__ALLOWED_HOSTS", "")
+    assert limits_from(Settings()).allowed_networks == ()
+
+
+@pytest.mark.parametrize("entry", ["not a host!", "10.0.0.0/33", "http://x/"])
+def test_a_malformed_allow_list_entry_is_a_settings_error(entry: str) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        UrlFetchSettings(allowed_hosts=[entry])

@@ -1,7 +1,10 @@
 """API keys: ``cck_<prefix>_<secret>``, shown once, stored as a SHA-256 of the whole key.
 
 Keys are high-entropy random strings, so a fast hash is enough (no password stretching).
-The prefix is unique and shown in lists so people can tell keys apart.
+The prefix is unique and shown in lists so people can tell keys apart. Wrong keys are
+counted per client address (``throttle.api_key_failures_per_ip`` per window): past the
+limit that address gets 429 instead of a free oracle, while valid keys are never
+counted, so a key's owner behind the same address keeps working.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from clearcutout.errors import (
     ValidationError,
 )
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import throttle
 
 log = logging.getLogger(__name__)
 
@@ -99,19 +103,53 @@ def revoke_api_key(ctx: ServiceContext, user: User, key_id: str) -> None:
     log.info("apikey.revoked user_id=%s apikey_id=%s", user.id, key_id)
 
 
-def authenticate_api_key(ctx: ServiceContext, raw: str, *, scope: str) -> User:
-    """The owner of a valid, unrevoked key that carries ``scope``."""
+_WRONG_KEY = "apikey.wrong"
+
+
+def _live_key(ctx: ServiceContext, raw: str) -> ApiKey | None:
     parts = raw.strip().split("_")
-    invalid = AuthenticationError("Invalid API key.", code="invalid_api_key")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:
-        raise invalid
+        return None
     row = ctx.db.scalar(select(ApiKey).where(ApiKey.prefix == f"{parts[0]}_{parts[1]}"))
     if (
         row is None
         or row.revoked_at is not None
         or not hmac.compare_digest(row.key_hash, _hash(raw.strip()))
     ):
-        raise invalid
+        return None
+    return row
+
+
+def _valid_key(ctx: ServiceContext, raw: str, client_ip: str | None) -> ApiKey:
+    """The live key ``raw``; a wrong one is counted against ``client_ip`` (when given)
+    and refused with 401, or 429 once the address is over its limit."""
+    row = _live_key(ctx, raw)
+    if row is not None:
+        return row
+    if client_ip is not None:
+        subjects = [
+            throttle.Subject(
+                kind="ip", value=client_ip, limit=ctx.settings.throttle.api_key_failures_per_ip
+            )
+        ]
+        throttle.ensure_allowed(ctx, _WRONG_KEY, subjects)
+        throttle.record(ctx, _WRONG_KEY, subjects)
+    log.info("apikey.refused reason=invalid")
+    raise AuthenticationError("Invalid API key.", code="invalid_api_key")
+
+
+def check_api_key(ctx: ServiceContext, raw: str, client_ip: str | None) -> None:
+    """Raise unless ``raw`` is a live key (any scope); wrong keys are throttled."""
+    _valid_key(ctx, raw, client_ip)
+
+
+def authenticate_api_key(
+    ctx: ServiceContext, raw: str, *, scope: str, client_ip: str | None = None
+) -> User:
+    """The owner of a valid, unrevoked key that carries ``scope``; with ``client_ip``,
+    wrong keys are counted and throttled per address."""
+    invalid = AuthenticationError("Invalid API key.", code="invalid_api_key")
+    row = _valid_key(ctx, raw, client_ip)
     if scope not in row.scopes.split():
         raise PermissionDeniedError(
             "This API key lacks the scope %(scope)s.", params={"scope": scope}

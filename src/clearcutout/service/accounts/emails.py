@@ -1,7 +1,10 @@
 """The account's emails and the single-use links they carry (verify an address, reset a
 password, confirm a new address).
 
-A link's token is stored only as its SHA-256 hash, expires, and works once.
+A link's token is stored only as its SHA-256 hash, expires, and works once. A link that
+can take over the account (a password reset, an email change) also ends when something
+makes it stale: another such link used, the password changed, the address changed. A
+reset link mailed to an old address must never reset the account at its new one.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from clearcutout.db.models import EmailToken, User
 from clearcutout.errors import InvalidTokenError
@@ -24,6 +27,7 @@ __all__ = [
     "PURPOSE_VERIFY",
     "consume_token",
     "email_lifetime",
+    "end_account_links",
     "find_token",
     "issue_token",
     "link",
@@ -83,6 +87,23 @@ def consume_token(ctx: ServiceContext, token: str, *, purpose: str) -> tuple[Ema
         raise InvalidTokenError("This link is invalid or has already been used.")
     row.used_at = ctx.now()
     return row, user
+
+
+def end_account_links(ctx: ServiceContext, user: User) -> int:
+    """End every outstanding password-reset and email-change link of ``user`` (marked
+    used); called when the password or the address changes, and when one of them is
+    used. Returns how many were ended."""
+    result = ctx.db.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.user_id == user.id,
+            EmailToken.purpose.in_((PURPOSE_RESET, PURPOSE_CHANGE_EMAIL)),
+            EmailToken.used_at.is_(None),
+        )
+        .values(used_at=ctx.now(), new_email_enc=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def link(ctx: ServiceContext, path: str, token: str) -> str:

@@ -15,6 +15,7 @@ from clearcutout.service.accounts import sessions
 from clearcutout.service.accounts.emails import (
     PURPOSE_RESET,
     consume_token,
+    end_account_links,
     find_token,
     issue_token,
     link,
@@ -48,18 +49,28 @@ WRONG_CREDENTIALS = "The email address or password is not correct."
 def _login_subjects(
     ctx: ServiceContext, email: str, client_ip: str | None
 ) -> list[throttle.Subject]:
+    """Who failed logins are counted against: the address and the account *as typed from
+    that address* — never the account alone, or five wrong guesses from anywhere would
+    lock its owner out everywhere."""
     limits = ctx.settings.throttle
     return [
-        throttle.Subject(kind="account", value=email, limit=limits.login_per_account),
+        throttle.Subject(
+            kind="ip+account", value=f"{client_ip or ''}|{email}", limit=limits.login_per_account
+        ),
         throttle.Subject(kind="ip", value=client_ip or "", limit=limits.login_per_ip),
     ]
 
 
 def authenticate(ctx: ServiceContext, *, email: str, password: str, client_ip: str | None) -> User:
-    """Check credentials (throttled per account and per IP) and return the user."""
+    """Check credentials and return the user. Failures are throttled per address (a
+    fixed limit across accounts) and per address and account (exponential backoff once
+    past its limit); a correct login from another address is never held back."""
     normalised = normalise_email(email)
     subjects = _login_subjects(ctx, normalised, client_ip)
-    throttle.ensure_allowed(ctx, "login", subjects)
+    throttle.ensure_allowed(ctx, "login", subjects[1:])
+    throttle.ensure_backoff(
+        ctx, "login", subjects[0], base_seconds=ctx.settings.throttle.login_backoff_base_seconds
+    )
     user = find_user_by_email(ctx, normalised)
     if user is None:
         dummy_verify(ctx.settings)
@@ -142,6 +153,7 @@ def reset_password(ctx: ServiceContext, *, token: str, new_password: str) -> Use
     email, name = read_email(ctx, user), read_name(ctx, user)
     check_strength(ctx.settings, new_password, email=email, name=name)
     consume_token(ctx, token, purpose=PURPOSE_RESET)
+    end_account_links(ctx, user)  # sibling reset links and pending email changes
     user.password_hash = hash_password(ctx.settings, new_password)
     user.password_changed_at = ctx.now()
     # Whoever could read the mailbox proved control of the address.

@@ -20,6 +20,7 @@ from clearcutout.service.accounts import sessions
 from clearcutout.service.accounts.emails import (
     PURPOSE_CHANGE_EMAIL,
     email_lifetime,
+    end_account_links,
     issue_token,
     link,
     queue_password_changed,
@@ -162,6 +163,7 @@ def change_password(
     check_strength(ctx.settings, new_password, email=email, name=name)
     user.password_hash = hash_password(ctx.settings, new_password)
     user.password_changed_at = ctx.now()
+    end_account_links(ctx, user)
     sessions.revoke_all_sessions(ctx, user, except_id=keep_session_id)
     queue_password_changed(ctx, user, email=email, name=name)
     log.info("account.password_changed user_id=%s", user.id)

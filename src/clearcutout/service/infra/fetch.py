@@ -12,9 +12,19 @@ forgery, OWASP SSRF prevention cheat sheet). So:
 - the connection goes to the vetted address itself, with the original host name only in
   the ``Host`` header and in TLS (SNI and certificate check), so a second DNS answer
   cannot swap in another address (DNS rebinding);
+- an operator allow-list (``url_fetch.allowed_hosts``: host names, ``*.`` suffixes, IP
+  addresses and CIDR networks) opens named internal hosts; an address is then allowed
+  when the URL's host name is listed or the address lies in a listed network, and every
+  other internal address stays refused;
 - redirects are followed by hand, at most ``max_redirects``, each target vetted again;
-- the body is streamed and abandoned past the size limit; connecting, each read and the
-  whole download have their own time limits.
+- the body is streamed and abandoned past the size limit; connecting and each read have
+  their own time limits, and one deadline covers the whole download — DNS, connect, TLS,
+  response headers and body of every hop. Socket timeouts alone cannot give that (a
+  server dripping one header byte per second never trips a read timeout), so a watchdog
+  shuts the socket down when the deadline passes, whatever the fetch is waiting for;
+- at most ``max_concurrent`` downloads run at once in a process; further ones are refused
+  at once (``UrlFetchBusyError``, 429 with ``Retry-After``) instead of queueing, so slow
+  servers cannot take every worker thread of the web app.
 
 What the bytes are is left to the decoder. Errors carry remove.bg's codes:
 ``invalid_image_url`` / ``invalid_bg_image_url`` for a URL we will not fetch,
@@ -24,11 +34,13 @@ What the bytes are is left to the decoder. Errors carry remove.bg's codes:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +50,7 @@ from typing import Final, Literal
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from clearcutout.config import Settings
-from clearcutout.errors import FileTooLargeError, UrlFetchError
+from clearcutout.errors import FileTooLargeError, UrlFetchBusyError, UrlFetchError
 
 __all__ = [
     "FetchLimits",
@@ -86,18 +98,50 @@ class FetchLimits:
     total_timeout_s: float = 30.0
     max_redirects: int = 5
     allow_loopback: bool = False
+    max_concurrent: int = 8
+    #: The operator's allow-list: host names (``*.`` for any name under one) and networks.
+    allowed_names: tuple[str, ...] = ()
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def host_is_allowed(self, host: str) -> bool:
+        """Whether the operator listed ``host`` (a name) for fetching."""
+        name = host.lower().rstrip(".")
+        for allowed in self.allowed_names:
+            if allowed.startswith("*."):
+                if name.endswith(allowed[1:]):
+                    return True
+            elif name == allowed:
+                return True
+        return False
+
+    def address_is_allowed(self, address: IPAddress) -> bool:
+        """Whether ``address`` lies in a network (or is an address) the operator listed."""
+        return any(
+            address.version == network.version and address in network
+            for network in self.allowed_networks
+        )
 
 
 def limits_from(settings: Settings) -> FetchLimits:
     """The limits configured in ``settings.url_fetch`` and ``max_upload_mb``."""
     fetch = settings.url_fetch
+    names: list[str] = []
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for entry in fetch.allowed_hosts:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.append(entry)
     return FetchLimits(
+        allowed_names=tuple(names),
+        allowed_networks=tuple(networks),
         max_bytes=int(settings.max_upload_mb * 1024 * 1024),
         connect_timeout_s=fetch.connect_timeout_s,
         read_timeout_s=fetch.read_timeout_s,
         total_timeout_s=fetch.total_timeout_s,
         max_redirects=fetch.max_redirects,
         allow_loopback=fetch.allow_loopback,
+        max_concurrent=fetch.max_concurrent,
     )
 
 
@@ -160,6 +204,28 @@ class _Fetch:
         self.deadline = time.monotonic() + limits.total_timeout_s
         self.invalid_code, self.failed_code = _CODES[purpose]
         self.parameter = _PARAMETER[purpose]
+        # The socket in use, for the watchdog; ``expired`` once the deadline has passed.
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self.expired = False
+
+    # -- the deadline ------------------------------------------------------------------
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Make ``sock`` the one the watchdog shuts down (``None`` when it is closed)."""
+        with self._lock:
+            self._sock = sock
+            expired = self.expired
+        if expired and sock is not None:
+            _shut(sock)
+
+    def expire(self) -> None:
+        """The watchdog: past the deadline, end whatever the current socket waits for."""
+        with self._lock:
+            self.expired = True
+            sock = self._sock
+        if sock is not None:
+            _shut(sock)
 
     # -- errors ------------------------------------------------------------------------
 
@@ -176,7 +242,7 @@ class _Fetch:
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or self.expired:
             raise self.failed("timeout", "took too long")
         return left
 
@@ -214,14 +280,20 @@ class _Fetch:
                 raise self.failed("dns_timeout", "the host name did not resolve in time") from exc
             except (OSError, UnicodeError) as exc:
                 raise self.failed("dns", "the host name does not resolve") from exc
+        name_allowed = literal is None and self.limits.host_is_allowed(host)
         addresses: list[str] = []
         for candidate in candidates:
             try:
                 address = ipaddress.ip_address(candidate.split("%", 1)[0])
             except ValueError as exc:
                 raise self.failed("dns", "the host name does not resolve") from exc
-            # Every address must be public: an attacker's DNS may mix in a private one.
-            if not address_is_public(address, allow_loopback=self.limits.allow_loopback):
+            # Every address must be public (an attacker's DNS may mix in a private one),
+            # unless the operator listed the host name or the address's network.
+            if not (
+                address_is_public(address, allow_loopback=self.limits.allow_loopback)
+                or name_allowed
+                or self.limits.address_is_allowed(address)
+            ):
                 raise self.invalid(
                     "private_address",
                     "the host is a private, loopback, link-local or otherwise internal "
@@ -254,15 +326,24 @@ class _Fetch:
             except OSError as exc:
                 errors.append(type(exc).__name__)
                 continue
+            self.watch(sock)
             try:
-                read_timeout = min(self.limits.read_timeout_s, left)
-                return _pinned_connection(target, sock, read_timeout)
+                read_timeout = min(self.limits.read_timeout_s, self.remaining())
+                connection = _pinned_connection(target, sock, read_timeout)
             except ssl.SSLError as exc:
+                self.watch(None)
                 sock.close()
+                self.remaining()  # a handshake cut short by the deadline is a timeout
                 raise self.failed("tls", "the TLS handshake failed") from exc
             except OSError as exc:
+                self.watch(None)
                 sock.close()
+                self.remaining()
                 errors.append(type(exc).__name__)
+                continue
+            # The TLS socket replaces the plain one (which it detached).
+            self.watch(connection.sock)
+            return connection
         log.info("fetch.connect_failed purpose=%s errors=%s", self.purpose, ",".join(errors))
         raise self.failed("connect", "could not connect to the host")
 
@@ -288,9 +369,11 @@ class _Fetch:
         except TimeoutError as exc:
             raise self.failed("timeout", "took too long") from exc
         except (OSError, http.client.HTTPException) as exc:
+            self.remaining()  # a socket the watchdog shut down: report the timeout
             raise self.failed("transfer", "the connection failed") from exc
         finally:
             # A response read until the server closes owns the socket: close both.
+            self.watch(None)
             if response is not None:
                 response.close()
             connection.close()
@@ -305,6 +388,7 @@ class _Fetch:
                 connection.sock.settimeout(min(self.limits.read_timeout_s, self.remaining()))
             chunk = response.read1(_CHUNK)
             if not chunk:
+                self.remaining()  # an end forced by the watchdog is not the real end
                 break
             received += len(chunk)
             if received > self.limits.max_bytes:
@@ -323,6 +407,15 @@ class _Fetch:
         return error
 
     def run(self, url: str) -> bytes:
+        watchdog = threading.Timer(max(0.0, self.deadline - time.monotonic()), self.expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return self.hops(url)
+        finally:
+            watchdog.cancel()
+
+    def hops(self, url: str) -> bytes:
         for _hop in range(self.limits.max_redirects + 1):
             target = self.vet(url)
             status, location, body = self.get(target)
@@ -332,6 +425,13 @@ class _Fetch:
                 raise self.failed("redirect", f"HTTP {status} without a Location")
             url = urljoin(_url_of(target), location.strip())
         raise self.failed("redirects", "too many redirects")
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut ``sock`` down under any thread blocked on it (TLS included: the plain socket
+    call, not ``SSLSocket``'s, which would drop its state under the reader's feet)."""
+    with contextlib.suppress(OSError):  # closed already or never connected
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _ip_literal(host: str) -> IPAddress | None:
@@ -370,6 +470,19 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
             raise http.client.NotConnected("pinned connection was closed")
 
 
+_gates: dict[int, threading.BoundedSemaphore] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(limit: int) -> threading.BoundedSemaphore:
+    """The process-wide cap on downloads at once (one per configured limit)."""
+    with _gates_lock:
+        gate = _gates.get(limit)
+        if gate is None:
+            gate = _gates[limit] = threading.BoundedSemaphore(max(1, limit))
+        return gate
+
+
 _TLS_CONTEXT: ssl.SSLContext | None = None
 
 
@@ -403,7 +516,14 @@ def fetch_url(
     ``resolver`` replaces the system's DNS lookup (tests use it to map names).
     """
     started = time.monotonic()
-    body = _Fetch(purpose, limits, resolver or _system_resolver).run(url)
+    gate = _gate(limits.max_concurrent)
+    if not gate.acquire(blocking=False):
+        log.info("fetch.busy purpose=%s", purpose)
+        raise UrlFetchBusyError()
+    try:
+        body = _Fetch(purpose, limits, resolver or _system_resolver).run(url)
+    finally:
+        gate.release()
     log.info(
         "fetch.done purpose=%s bytes=%d seconds=%.3f",
         purpose,

@@ -7,6 +7,7 @@ so throttling behaves the same for unknown addresses and reveals nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -54,6 +55,36 @@ def ensure_allowed(ctx: ServiceContext, action: str, subjects: list[Subject]) ->
                 retry_after_s=int(window.total_seconds()),
                 params={"minutes": ctx.settings.throttle.window_minutes},
             )
+
+
+def ensure_backoff(
+    ctx: ServiceContext, action: str, subject: Subject, *, base_seconds: float
+) -> None:
+    """Exponential backoff for one subject: after ``limit`` counted failures in the
+    window, each further attempt waits ``base_seconds``, then twice that after the next
+    failure, and so on, up to the window. Raises :class:`ThrottledError` while waiting."""
+    if not subject.value:
+        return
+    window = timedelta(minutes=ctx.settings.throttle.window_minutes)
+    now = ctx.now()
+    count, last = ctx.db.execute(
+        select(func.count(), func.max(ThrottleEvent.created_at)).where(
+            ThrottleEvent.action == action,
+            ThrottleEvent.subject == _subject_hash(ctx, action, subject),
+            ThrottleEvent.created_at > now - window,
+        )
+    ).one()
+    count = int(count or 0)
+    if count < subject.limit or last is None:
+        return
+    wait = min(window.total_seconds(), base_seconds * 2 ** min(count - subject.limit, 30))
+    left = (last + timedelta(seconds=wait) - now).total_seconds()
+    if left > 0:
+        raise ThrottledError(
+            TOO_MANY,
+            retry_after_s=max(1, math.ceil(left)),
+            params={"minutes": max(1, math.ceil(left / 60))},
+        )
 
 
 def record(ctx: ServiceContext, action: str, subjects: list[Subject]) -> None:

@@ -19,6 +19,7 @@ every step is idempotent. Callers use the names re-exported here.
 
 from clearcutout.service.jobs.deletion import delete_job, expire_due, expire_job
 from clearcutout.service.jobs.history import (
+    MAX_PAGE,
     MAX_PER_PAGE,
     JobInfo,
     JobPage,
@@ -68,6 +69,7 @@ from clearcutout.service.jobs.submission import (
 )
 
 __all__ = [
+    "MAX_PAGE",
     "MAX_PER_PAGE",
     "TRANSITIONS",
     "ClaimedJob",

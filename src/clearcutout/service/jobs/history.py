@@ -36,6 +36,7 @@ from clearcutout.service.infra.userkeys import unseal, user_key
 from clearcutout.service.jobs.statemachine import JobStatus
 
 __all__ = [
+    "MAX_PAGE",
     "MAX_PER_PAGE",
     "JobInfo",
     "JobPage",
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 MAX_PER_PAGE = 100
+#: The last page anyone may ask for: with ``MAX_PER_PAGE`` its offset (10⁷) fits every
+#: database's integers many times over; larger pages overflowed them (a 500).
+MAX_PAGE = 100_000
 
 
 @dataclass(frozen=True)
@@ -157,8 +161,10 @@ def get_job(ctx: ServiceContext, user: User, job_id: str) -> JobInfo:
 
 def list_jobs(ctx: ServiceContext, user: User, *, page: int = 1, per_page: int = 20) -> JobPage:
     """The caller's jobs, newest first."""
-    if page < 1:
-        raise ValidationError("page must be 1 or more.", field="page")
+    if not 1 <= page <= MAX_PAGE:
+        raise ValidationError(
+            "page must be between 1 and %(max)s.", field="page", params={"max": MAX_PAGE}
+        )
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValidationError(
             "per_page must be between 1 and %(max)s.",

@@ -161,7 +161,7 @@ def login_submit(
     )
     response.headers.append(
         "Set-Cookie",
-        csrf_cookie_header(new_csrf_token(runtime(request).keyring), tls=tls),
+        csrf_cookie_header(new_csrf_token(runtime(request).keyring, session=token), tls=tls),
     )
     set_preference_cookies(response, theme=theme, lang=lang, tls=tls)
     return response

@@ -111,7 +111,8 @@ def history_page(request: Request, page: int = 1) -> Response:
         principal = session_principal(ctx, request)
         if principal is None:
             return to_login(request)
-        found = jobs.list_jobs(ctx, principal.user, page=max(1, page), per_page=HISTORY_PAGE_SIZE)
+        page = min(max(1, page), jobs.MAX_PAGE)
+        found = jobs.list_jobs(ctx, principal.user, page=page, per_page=HISTORY_PAGE_SIZE)
         now = ctx.now()
     lang = choose_language(request, principal.user)
     rows = []

@@ -345,7 +345,7 @@ def _process_now(request: Request, user: User, job: _JobRequest) -> jobs.Process
 @router.get("", response_model=JobListOut)
 def list_jobs(
     request: Request,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=jobs.MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=jobs.MAX_PER_PAGE)] = 20,
 ) -> JobListOut:
     """The caller's jobs, newest first."""

@@ -8,14 +8,15 @@ only. Processing is synchronous and ephemeral: nothing about the image is stored
 The body is read by :mod:`clearcutout.web.uploads` (capped, kept in memory: no spooled
 temporary file can hold an image); the rest is :mod:`clearcutout.service.removebg`'s.
 Each step runs in its own unit of work so a counted request stays counted when a later
-step fails.
+step fails. The key is checked and the request counted before a byte of the body is
+read: an anonymous caller cannot make the server receive and hold two images' worth of
+body per request.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -59,14 +60,6 @@ def _status(error: ClearCutoutError) -> int:
         (status for kind, status in _STATUSES.items() if isinstance(error, kind)),
         error.http_status,
     )
-
-
-@dataclass(frozen=True)
-class _Body:
-    """The body as read before authentication; a reading error is reported after it."""
-
-    body: uploads.RequestBody
-    error: ClearCutoutError | None = None
 
 
 def _parse(request: Request, body: uploads.RequestBody) -> removebg.RemoveBgRequest:
@@ -145,23 +138,26 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "").lower()
 
 
-# -- the synchronous part (runs in the thread pool) ----------------------------------------
+# -- the synchronous parts (run in the thread pool) ---------------------------------------
 
 
-def _remove_background(request: Request, read: _Body) -> Response:
+def _admit(request: Request) -> removebg.Admission:
+    """Authenticate ``X-Api-Key`` and count the request, before its body is read: a
+    caller without a valid key must not make us receive and hold up to two images."""
+    with unit_of_work(request) as ctx:
+        return removebg.admit(
+            ctx, api_key=request.headers.get("x-api-key"), client_ip=client_ip(request)
+        )
+
+
+def _remove_background(
+    request: Request, admission: removebg.Admission, body: uploads.RequestBody
+) -> Response:
     settings = runtime(request).settings
-    rate: removebg.RateLimit | None = None
     try:
-        with unit_of_work(request) as ctx:
-            admission = removebg.admit(
-                ctx, api_key=request.headers.get("x-api-key"), client_ip=client_ip(request)
-            )
-        rate = admission.rate
-        if read.error is not None:
-            raise read.error
-        parsed = _parse(request, read.body)
+        parsed = _parse(request, body)
         key = request.headers.get("idempotency-key")
-        fingerprint = _fingerprint(read.body, parsed)
+        fingerprint = _fingerprint(body, parsed)
         with unit_of_work(request) as ctx:
             # A repeated Idempotency-Key: the same answer again, not a second charge.
             replayed = key is not None and idempotency.find(
@@ -204,7 +200,7 @@ def _remove_background(request: Request, read: _Body) -> Response:
             except IntegrityError:
                 replayed = True  # a concurrent request with this key was charged
     except ClearCutoutError as exc:
-        return _error_response(exc, rate)
+        return _error_response(exc, admission.rate)
     response = _result_response(result, admission.rate, as_json=_wants_json(request))
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -257,11 +253,15 @@ async def remove_background(request: Request) -> Response:
     """Remove the background of one image, as remove.bg's API does (nothing is stored)."""
     settings = runtime(request).settings
     try:
-        read = _Body(await uploads.read_body(request, upload_mb=settings.max_upload_mb, images=2))
+        admission = await run_in_threadpool(_admit, request)
     except ClearCutoutError as exc:
-        # Authentication and the rate limit come first; the body error is reported after.
-        read = _Body(uploads.RequestBody(), error=exc)
-    return await run_in_threadpool(_remove_background, request, read)
+        # Answered without reading the body; Uvicorn drops the connection's unread rest.
+        return _error_response(exc, None)
+    try:
+        body = await uploads.read_body(request, upload_mb=settings.max_upload_mb, images=2)
+    except ClearCutoutError as exc:
+        return _error_response(exc, admission.rate)
+    return await run_in_threadpool(_remove_background, request, admission, body)
 
 
 def _account(request: Request) -> Response:
