@@ -34,6 +34,7 @@ from clearcutout.service import removebg
 from clearcutout.web import uploads
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.errors import error_body
+from clearcutout.web.negotiation import prefers_json
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg compatible"])
 
@@ -138,8 +139,9 @@ def _result_response(
     return Response(result.data, media_type=result.media_type, headers=headers)
 
 
-def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "").lower()
+def _wants_json(request: Request, media_type: str) -> bool:
+    """JSON only when the client prefers it to the image (``web.negotiation``)."""
+    return prefers_json(request.headers.get("accept"), media_type)
 
 
 # -- the synchronous part (runs in the thread pool) ----------------------------------------
@@ -183,7 +185,8 @@ def _remove_background(request: Request, read: _Body) -> Response:
             )
     except ClearCutoutError as exc:
         return _error_response(exc, rate)
-    return _result_response(result, admission.rate, as_json=_wants_json(request))
+    as_json = _wants_json(request, result.media_type)
+    return _result_response(result, admission.rate, as_json=as_json)
 
 
 _BODY_SCHEMA: dict[str, Any] = {
