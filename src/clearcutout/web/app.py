@@ -16,6 +16,7 @@ from clearcutout.service.runtime import Runtime
 from clearcutout.web.boundary import runtime
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled
+from clearcutout.web.openapi import install_openapi
 from clearcutout.web.security import (
     CSRF_COOKIE,
     CSRF_EXEMPT_PATHS,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         content_security_policy=content_security_policy(enabled(app_runtime.settings.integrations)),
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
 from clearcutout.web.rendering import choose_language, error_text, render, translator
@@ -71,6 +72,22 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (RFC 9110 §15.5.6: a 405 lists them
+    all). Starlette's own ``Allow`` names only the first route that matched the path,
+    though ``GET /jobs/{id}`` and ``DELETE /jobs/{id}`` are separate routes."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in routes)
+    ]  # fmt: skip
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed"}
@@ -85,6 +102,10 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     )
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request)) or str(
+            (exc.headers or {}).get("Allow", "")
+        )
     return response
 
 
