@@ -154,7 +154,12 @@ class Settings(EngineSettings):
     # None = SQLite file ``clearcutout.sqlite3`` under ``data_dir``; PostgreSQL by URL
     # (``postgresql+psycopg://…``).
     database_url: str | None = None
-    # Public address used in emailed links.
+    # ``clearcutout serve`` / ``make run``: the address and port to listen on (the
+    # command's --host/--port, or make's HOST=/PORT=, win).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Public address used in emailed links. Unset, ``clearcutout serve`` uses the address
+    # it really listens on; other processes (CLI, workers) use this default.
     base_url: str = "http://127.0.0.1:8000"
     # App secret (CSRF signing, blind-index and token keys), base64 of 32 random bytes;
     # when unset, generated once and kept in ``data_dir/secrets.json`` (mode 0600).

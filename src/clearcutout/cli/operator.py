@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 from rich.table import Table
 
-from clearcutout.cli.console import one_line_errors, stderr, stdout
+from clearcutout.cli.console import fail, one_line_errors, stderr, stdout
 from clearcutout.config import get_settings
 
 if TYPE_CHECKING:
@@ -50,31 +50,58 @@ def _unit_of_work() -> Iterator[ServiceContext]:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: CLEARCUTOUT_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: CLEARCUTOUT_PORT).")
+    ] = None,
     tls_cert: Annotated[
         Path | None, typer.Option(help="PEM certificate chain: serve HTTPS, TLS 1.3 only.")
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Run the web app (refuses an un-migrated database)."""
-    import uvicorn
-
     from clearcutout.web import create_app
-    from clearcutout.web.server import server_config, verify_tls_files
+    from clearcutout.web.server import (
+        AnnouncingServer,
+        address_url,
+        bind,
+        bind_error_message,
+        public_url,
+        server_config,
+        verify_tls_files,
+    )
 
     settings = get_settings()
-    app = create_app(settings)
-    config = server_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
-    verify_tls_files(config)
-    # After Uvicorn's config, which installs its own logging setup: our INFO lines (job
-    # and retention counts, no personal data) go to stderr beside Uvicorn's.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s", force=True)
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        fail(bind_error_message(host, port, exc))
     scheme = "https" if tls_cert else "http"
-    shown_host = f"[{host}]" if ":" in host else host
-    stdout.print(f"ClearCutout is running at {scheme}://{shown_host}:{port}/  (Ctrl+C stops)")
-    stdout.print(f"Data directory: {settings.data_dir}")
-    uvicorn.Server(config).run()
+    bound_port = sock.getsockname()[1]
+    if "base_url" not in settings.model_fields_set:
+        # Emailed links point where this server really is, not at a default address.
+        settings = settings.model_copy(update={"base_url": public_url(scheme, sock)})
+    with sock:
+        app = create_app(settings)
+        config = server_config(app, host=host, port=bound_port, tls_cert=tls_cert, tls_key=tls_key)
+        verify_tls_files(config)
+        # After Uvicorn's config, which installs its own logging setup: our INFO lines
+        # (job and retention counts, no personal data) go to stderr beside Uvicorn's.
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s %(message)s", force=True
+        )
+
+        def announce() -> None:
+            address = public_url(scheme, sock)
+            every = "" if address == address_url(scheme, host, bound_port) else ", every interface"
+            stdout.print(f"ClearCutout is running at {address}/  (Ctrl+C stops{every})")
+            stdout.print(f"Data directory: {settings.data_dir}")
+
+        AnnouncingServer(config, announce).run(sockets=[sock])
 
 
 def db_upgrade() -> None:
