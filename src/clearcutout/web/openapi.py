@@ -67,6 +67,7 @@ OPERATION_ERRORS: Final[dict[tuple[str, str], tuple[int, ...]]] = {
     ("get", "/api/v1/account/export"): _AUTHENTICATED,
     ("post", "/api/v1/jobs"): (400, *_AUTHENTICATED, 413, 503),
     ("get", "/api/v1/jobs"): (400, *_AUTHENTICATED),
+    ("get", "/api/v1/jobs/archive"): (400, *_AUTHENTICATED, 404),
     ("get", "/api/v1/jobs/{job_id}"): (*_AUTHENTICATED, 404),
     ("delete", "/api/v1/jobs/{job_id}"): (*_AUTHENTICATED, 404),
     ("get", "/api/v1/jobs/{job_id}/result"): (400, *_AUTHENTICATED, 404, 409, 410),

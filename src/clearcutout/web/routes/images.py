@@ -56,6 +56,8 @@ class HistoryRow:
     time_left: str
     seconds_left: int
     error: str | None
+    # The PNG download's name: the photo's own, ``dog.jpg`` → ``dog.png``.
+    download_name: str = "cutout.png"
 
 
 def _time_left(seconds: int, lang: str) -> str:
@@ -126,6 +128,7 @@ def history_page(request: Request, page: int = 1) -> Response:
                 time_left=_time_left(seconds, lang),
                 seconds_left=seconds,
                 error=info.error_message,
+                download_name=jobs.download_name(info.original_name, "png"),
             )
         )
     pages = max(1, -(-found.total // found.per_page))

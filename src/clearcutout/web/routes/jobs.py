@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -182,7 +183,15 @@ def _job_out(info: jobs.JobInfo, now: datetime) -> JobOut:
     )
 
 
+def content_disposition(kind: str, filename: str) -> str:
+    """``Content-Disposition`` with the name as is (RFC 6266 ``filename*``, UTF-8) and an
+    ASCII stand-in for old clients; header values must be Latin-1."""
+    fallback = filename.encode("ascii", "replace").decode("ascii").replace('"', "'")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _image_response(processed: jobs.ProcessedImage, *, filename: str) -> Response:
+    """``filename`` is the whole name (extension included)."""
     box = processed.foreground
     encoded = processed.image
     return Response(
@@ -195,7 +204,7 @@ def _image_response(processed: jobs.ProcessedImage, *, filename: str) -> Respons
             "X-Foreground-Left": str(box.left),
             "X-Foreground-Width": str(box.width),
             "X-Foreground-Height": str(box.height),
-            "Content-Disposition": f'inline; filename="{filename}.{encoded.extension}"',
+            "Content-Disposition": content_disposition("inline", filename),
         },
     )
 
@@ -267,7 +276,9 @@ async def create_job(request: Request) -> Response:
     job = await _parse_job(request)
     if not job.store:
         processed = await run_in_threadpool(_process_now, request, user, job)
-        return _image_response(processed, filename="cutout")
+        return _image_response(
+            processed, filename=jobs.download_name(job.filename, processed.image.extension)
+        )
     info = await run_in_threadpool(_submit, request, user, job)
     # After the commit, never before: a worker must find the row.
     _executor(request).notify(info.id)
@@ -322,6 +333,37 @@ def list_jobs(
     )
 
 
+@router.get(
+    "/archive",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The ZIP archive."}},
+)
+def download_archive(
+    request: Request,
+    ids: Annotated[
+        str | None,
+        Query(description="Comma-separated job ids (default: every finished job, newest first)"),
+    ] = None,
+    image_format: Annotated[
+        str, Query(alias="format", description="png, webp, jpg or auto")
+    ] = "png",
+) -> Response:
+    """\"Download all\": finished cutouts as one ZIP, each named after its photo; jobs not
+    (or no longer) finished are left out."""
+    job_ids = [part.strip() for part in ids.split(",") if part.strip()] if ids else None
+    with unit_of_work(request) as ctx:
+        user = api_principal(ctx, request, scope="images").user
+        built = jobs.archive(ctx, user, job_ids, image_format=image_format)
+    return Response(
+        built.data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": content_disposition("attachment", "cutouts.zip"),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(request: Request, job_id: str) -> JobOut:
     """A job's status, options, timings and expiry."""
@@ -354,8 +396,8 @@ def get_result(
     """The cutout, encoded as asked, without metadata."""
     with unit_of_work(request) as ctx:
         user = api_principal(ctx, request, scope="images").user
-        processed = jobs.result(ctx, user, job_id, image_format=image_format, bg_color=bg_color)
-    return _image_response(processed, filename=f"cutout-{job_id[:8]}")
+        named = jobs.named_result(ctx, user, job_id, image_format=image_format, bg_color=bg_color)
+    return _image_response(named.processed, filename=named.filename)
 
 
 @router.get("/{job_id}/original", response_class=Response)

@@ -72,6 +72,20 @@
     const mediaTypes = app.getAttribute("data-media-types").split(" ");
     const endings = app.getAttribute("data-endings").split(" ");
     let pasted = 0;
+    const batch = document.getElementById("batch-actions");
+    const downloadAll = document.getElementById("download-all");
+
+    // "Download all": one ZIP of this page's finished cutouts, shown once there is one.
+    function updateDownloadAll() {
+      const ids = Array.prototype.map.call(
+        list.querySelectorAll("li[data-status=done][data-job-id]"),
+        function (item) {
+          return item.getAttribute("data-job-id");
+        }
+      );
+      batch.hidden = ids.length === 0;
+      downloadAll.href = API + "/archive?format=png&ids=" + ids.map(encodeURIComponent).join(",");
+    }
 
     function setStatus(item, text, value) {
       item.querySelector(".upload-status").textContent = text;
@@ -155,8 +169,9 @@
         item.querySelectorAll(".download").forEach(function (link) {
           const format = link.getAttribute("data-format");
           link.href = resultUrl(job, format, wanted);
+          // The photo's own name with the result's ending: dog.jpg → dog.png.
           const stem = name.replace(/\.[^.]+$/, "") || "cutout";
-          link.setAttribute("download", stem + ".cutout." + format);
+          link.setAttribute("download", stem + "." + format);
         });
       }
 
@@ -184,6 +199,7 @@
               setStatus(item, t.deleted, 0);
               item.classList.add("is-deleted");
               item.setAttribute("data-status", "deleted");
+              updateDownloadAll();
             })
             .catch(function () {
               setStatus(item, t.deleteFailed);
@@ -205,6 +221,7 @@
             item.setAttribute("data-status", "done");
             setStatus(item, t.done, 100);
             showResult(item, info, file.name);
+            updateDownloadAll();
           } else if (info.status === "failed") {
             markFailed(item, t.failed, info.error ? info.error.detail : "", function () {
               // A new attempt replaces the failed job (best effort: it is deleted).
@@ -275,6 +292,7 @@
       item.querySelector(".upload-progress").setAttribute("aria-label", t.progressOf + " " + file.name);
       item.querySelector(".dismiss").addEventListener("click", function () {
         item.remove();
+        updateDownloadAll();
       });
       list.appendChild(item);
       return item;
