@@ -369,7 +369,11 @@ def run(
             request.background_url, purpose="background", limits=limits, resolver=resolver
         )
     with _gate(settings.removebg.max_concurrent):
-        cutout = remover_for(settings, model).process(image, request.options, background=background)
+        # A photo with nothing in it (plain white, grey, black) is refused before the
+        # model runs: the model would answer with a faint, false matte.
+        cutout = remover_for(settings, model).process(
+            image, request.options, background=background, require_subject=True
+        )
         if cutout.foreground.is_empty:
             # remove.bg refuses (and charges nothing) rather than return an empty image.
             raise NoForegroundError("No foreground could be found in the image.")
