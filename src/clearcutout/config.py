@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -158,6 +159,9 @@ class Settings(EngineSettings):
     # command's --host/--port, or make's HOST=/PORT=, win).
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # Origins whose pages may call the JSON APIs from a browser (CORS), e.g.
+    # ``https://shop.example``; comma-separated in the environment. Empty: none.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Public address used in emailed links. Unset, ``clearcutout serve`` uses the address
     # it really listens on; other processes (CLI, workers) use this default.
     base_url: str = "http://127.0.0.1:8000"
@@ -210,6 +214,16 @@ class Settings(EngineSettings):
     s3_lifecycle_on_start: bool = True
     # A "Download my data" archive, and its emailed link, expire after this many hours.
     export_link_hours: int = Field(default=48, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """``a, b`` as well as a list; an origin has no path (``/`` at its end dropped)."""
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, list):
+            return [str(origin).rstrip("/") for origin in value]
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -14,6 +14,7 @@ from clearcutout.errors import CsrfError
 from clearcutout.service.privacy.retention import install_lifecycle_rules
 from clearcutout.service.runtime import Runtime
 from clearcutout.web.boundary import runtime
+from clearcutout.web.cors import ApiCorsMiddleware
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled
 from clearcutout.web.openapi import install_openapi
@@ -111,6 +112,9 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         keyring=app_runtime.keyring,
         content_security_policy=content_security_policy(enabled(app_runtime.settings.integrations)),
     )
+    if app_runtime.settings.cors_origins:
+        # Outside the security middleware: a preflight is answered before anything else.
+        app.add_middleware(ApiCorsMiddleware, origins=app_runtime.settings.cors_origins)
     install_error_handlers(app)
     install_openapi(app)
     app.mount(
