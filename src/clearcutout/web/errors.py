@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
+from clearcutout.web.error_messages import error_message
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     detail = exc.message
     if isinstance(exc, ServiceError) and not wants_json(request):
         detail = error_text(exc, choose_language(request, None))
+    elif not wants_json(request):
+        detail = error_message(exc.code, exc.message, choose_language(request, None))
     response = _respond(
         request, status=exc.http_status, code=exc.code, title=exc.title, detail=detail
     )

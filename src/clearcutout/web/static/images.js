@@ -17,6 +17,15 @@
     });
   }
 
+  // An error from the API in the page's language: its English line in English, else
+  // the translated sentence for its code (the page carries the table).
+  function describe(error) {
+    if (!error) return "";
+    if (lang === "en" && error.detail) return error.detail;
+    const table = t.errors || {};
+    return table[error.code] || table[""] || error.detail || "";
+  }
+
   function csrfOf(node) {
     return node ? node.getAttribute("data-csrf") : "";
   }
@@ -223,7 +232,7 @@
             showResult(item, info, file.name);
             updateDownloadAll();
           } else if (info.status === "failed") {
-            markFailed(item, t.failed, info.error ? info.error.detail : "", function () {
+            markFailed(item, t.failed, describe(info.error), function () {
               // A new attempt replaces the failed job (best effort: it is deleted).
               deleteJob(job.id, csrf).catch(function () {});
               upload(file, item);
@@ -275,7 +284,7 @@
           poll(item, job, file);
           return;
         }
-        const detail = job && job.errors ? job.errors[0].detail : t.uploadFailed;
+        const detail = job && job.errors ? describe(job.errors[0]) : t.uploadFailed;
         // The same file would be refused again for a 4xx; busy or broken servers recover.
         const worthRetrying = request.status >= 500 || request.status === 429;
         markFailed(item, t.failed, detail, worthRetrying ? again : null);
