@@ -21,6 +21,7 @@ _NAMED_CONSTANTS = {
     # Error sentences per code (web/error_messages.py).
     "ERROR_MESSAGES",
     "FALLBACK",
+    "MALFORMED",
     "TOO_MANY",
     "WRONG_CREDENTIALS",
     "title",

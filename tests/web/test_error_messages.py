@@ -93,3 +93,15 @@ def test_the_german_upload_page_carries_the_translated_table(app: JobsApp) -> No
     table = json.loads(strings.group(1))["errors"]
     assert table["unknown_foreground"] == "In diesem Foto wurde kein Motiv gefunden."
     assert table["file_too_large"].startswith("Die Datei ist größer")
+
+
+def test_german_error_pages_carry_no_english_detail(app: JobsApp) -> None:
+    browser = TestClient(app.client.app)
+    german = {"Accept-Language": "de"}
+    missing = browser.get("/no-such-page", headers=german)
+    assert missing.status_code == 404
+    assert "Nicht gefunden" in missing.text and "Not found" not in missing.text
+    malformed = browser.get("/app/history?page=many", headers=german)
+    assert malformed.status_code == 400
+    assert "Die Anfrage ist fehlerhaft." in malformed.text
+    assert "integer" not in malformed.text  # pydantic's English stays out

@@ -18,6 +18,7 @@ from clearcutout.web.rendering import choose_language, error_text, render, trans
 log = logging.getLogger(__name__)
 
 _API_PREFIXES = ("/api/", "/v1.0/")
+MALFORMED = "The request is malformed."
 
 
 def wants_json(request: Request) -> bool:
@@ -38,7 +39,8 @@ def _respond(request: Request, *, status: int, code: str, title: str, detail: st
     return render(
         request,
         "error.html",
-        {"title": _(title), "detail": detail, "status": status},
+        # A detail that is a catalogue sentence ("Not found") is shown translated too.
+        {"title": _(title), "detail": _(detail), "status": status},
         status_code=status,
     )
 
@@ -66,12 +68,14 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     for error in exc.errors():
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         problems.append(f"{location}: {error.get('msg', 'invalid')}")
+    detail = "; ".join(problems) or MALFORMED
     return _respond(
         request,
         status=400,
         code="invalid_input",
         title="Invalid input",
-        detail="; ".join(problems) or "The request is malformed.",
+        # A page shows one sentence in the reader's language, not pydantic's English.
+        detail=detail if wants_json(request) else MALFORMED,
     )
 
 
