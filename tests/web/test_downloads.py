@@ -89,3 +89,36 @@ def test_download_all_of_chosen_jobs_skips_what_cannot_be_downloaded(app: JobsAp
     assert nothing.status_code == 404
     assert set(nothing.json()) == {"errors"}
     assert app.client.get("/api/v1/jobs/archive").status_code == 401
+
+
+def test_a_background_photo_is_composed_on_request_and_not_stored(app: JobsApp) -> None:
+    account = app.account()
+    job_id = submit_named(app, account, "dog.jpg")
+    app.wait(account, job_id)
+    storage = app.settings.data_dir / "storage"
+    stored_before = sorted(p for p in storage.rglob("*") if p.is_file())
+    green = io.BytesIO()
+    Image.new("RGB", (300, 200), (20, 200, 40)).save(green, format="PNG")
+    response = app.client.post(
+        f"/api/v1/jobs/{job_id}/result",
+        headers=account.headers,
+        files={"bg_image_file": ("green.png", green.getvalue(), "image/png")},
+        data={"format": "png"},
+    )
+    assert response.status_code == 200, response.text
+    assert 'filename="dog.png"' in response.headers["content-disposition"]
+    with Image.open(io.BytesIO(response.content)) as image:
+        rgba = image.convert("RGBA")
+        assert rgba.size == (320, 214)
+        assert rgba.getchannel("A").getextrema() == (255, 255)  # opaque: on the photo
+        corner = rgba.getpixel((2, 2))
+        assert corner[1] > 150 and corner[0] < 80  # the green background
+    stored_after = sorted(p for p in storage.rglob("*") if p.is_file())
+    assert stored_after == stored_before and stored_before  # the background was not kept
+
+    wrong = app.client.post(
+        f"/api/v1/jobs/{job_id}/result",
+        headers=account.headers,
+        files={"image_file": ("green.png", green.getvalue(), "image/png")},
+    )
+    assert wrong.status_code == 400

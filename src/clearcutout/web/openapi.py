@@ -71,6 +71,7 @@ OPERATION_ERRORS: Final[dict[tuple[str, str], tuple[int, ...]]] = {
     ("get", "/api/v1/jobs/{job_id}"): (*_AUTHENTICATED, 404),
     ("delete", "/api/v1/jobs/{job_id}"): (*_AUTHENTICATED, 404),
     ("get", "/api/v1/jobs/{job_id}/result"): (400, *_AUTHENTICATED, 404, 409, 410),
+    ("post", "/api/v1/jobs/{job_id}/result"): (400, *_AUTHENTICATED, 404, 409, 410, 413),
     ("get", "/api/v1/jobs/{job_id}/original"): (*_AUTHENTICATED, 404, 410),
     ("post", "/v1.0/removebg"): (400, 402, 403, 429),
     ("get", "/v1.0/account"): (403, 429),

@@ -58,9 +58,12 @@ def named_result(
     *,
     image_format: str | None = None,
     bg_color: str | None = None,
+    background: bytes | None = None,
 ) -> NamedImage:
     """:func:`~clearcutout.service.jobs.history.result`, named after the photo."""
-    processed = result(ctx, user, job_id, image_format=image_format, bg_color=bg_color)
+    processed = result(
+        ctx, user, job_id, image_format=image_format, bg_color=bg_color, background=background
+    )
     name = get_job(ctx, user, job_id).original_name
     return NamedImage(processed, download_name(name, processed.image.extension))
 

@@ -400,6 +400,57 @@ def get_result(
     return _image_response(named.processed, filename=named.filename)
 
 
+@router.post(
+    "/{job_id}/result",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["bg_image_file"],
+                        "properties": {
+                            "bg_image_file": {"type": "string", "format": "binary"},
+                            "format": {"type": "string", "enum": ["png", "webp", "jpg"]},
+                        },
+                    }
+                }
+            },
+        }
+    },
+    responses={200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}}},
+)
+async def compose_result(request: Request, job_id: str) -> Response:
+    """The cutout on a background photo (``bg_image_file``), made now; the photo is used
+    for this answer only and never stored."""
+    upload_mb = runtime(request).settings.max_upload_mb
+    body = await uploads.read_body(request, upload_mb=upload_mb, images=1)
+    background = body.files.get("bg_image_file")
+    if background is None or set(body.files) != {"bg_image_file"}:
+        raise UnknownParameterError("Send the background photo as the file bg_image_file.")
+    image_format = body.fields.get("format")
+    return await run_in_threadpool(
+        _composed_result,
+        request,
+        job_id,
+        background.data,
+        parse_text("format", image_format) if image_format is not None else None,
+    )
+
+
+def _composed_result(
+    request: Request, job_id: str, background: bytes, image_format: str | None
+) -> Response:
+    with unit_of_work(request) as ctx:
+        user = api_principal(ctx, request, scope="images").user
+        named = jobs.named_result(
+            ctx, user, job_id, image_format=image_format, background=background
+        )
+    return _image_response(named.processed, filename=named.filename)
+
+
 @router.get("/{job_id}/original", response_class=Response)
 def get_original(request: Request, job_id: str) -> Response:
     """The uploaded original, decrypted (for a before/after view)."""

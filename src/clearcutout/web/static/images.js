@@ -103,6 +103,26 @@
       }
     }
 
+    // The cutout options chosen before adding photos, as the jobs API's fields.
+    function chosenOptions() {
+      const fields = {};
+      const crop = document.getElementById("opt-crop");
+      const scale = document.getElementById("opt-scale");
+      const position = document.getElementById("opt-position");
+      const shadow = document.getElementById("opt-shadow");
+      if (crop && crop.checked) {
+        fields.crop = "true";
+        fields.crop_margin = document.getElementById("opt-crop-margin").value.trim() || "0";
+      }
+      if (scale && scale.value !== "original") fields.scale = scale.value;
+      if (position && position.value !== "original") fields.position = position.value;
+      if (shadow && shadow.checked) {
+        fields.shadow_type = "drop";
+        fields.shadow_opacity = document.getElementById("opt-shadow-opacity").value;
+      }
+      return fields;
+    }
+
     // Why a file cannot be sent, checked before a single byte leaves the browser.
     function refusal(file) {
       const name = file.name.toLowerCase();
@@ -152,6 +172,9 @@
       const line = item.querySelector(".compare-line");
       const colour = item.querySelector(".bg-color");
       const transparent = item.querySelector(".bg-transparent");
+      const bgImageInput = item.querySelector(".bg-image");
+      const bgImageClear = item.querySelector(".bg-image-clear");
+      let bgImage = null;
       before.src = API + "/" + encodeURIComponent(job.id) + "/original";
       before.alt = t.original + ": " + name;
       after.alt = t.cutout + ": " + name;
@@ -161,10 +184,27 @@
         return transparent.checked ? null : colour.value;
       }
 
+      // The cutout on the chosen background photo, made by the server for this answer
+      // only (the photo is not stored).
+      function composed(format) {
+        const body = new FormData();
+        body.append("bg_image_file", bgImage, bgImage.name);
+        body.append("format", format);
+        return fetch(API + "/" + encodeURIComponent(job.id) + "/result", {
+          method: "POST",
+          body: body,
+          headers: { "X-CSRF-Token": csrf },
+          credentials: "same-origin",
+        });
+      }
+
       function refresh() {
         const wanted = chosenColour();
         // Re-download the cutout on the chosen colour; a blob URL keeps the CSP simple.
-        fetch(resultUrl(job, "png", wanted), { credentials: "same-origin" })
+        const answer = bgImage
+          ? composed("png")
+          : fetch(resultUrl(job, "png", wanted), { credentials: "same-origin" });
+        answer
           .then(function (response) {
             if (!response.ok) throw new Error("result " + response.status);
             return response.blob();
@@ -173,7 +213,7 @@
             if (objectUrl) URL.revokeObjectURL(objectUrl);
             objectUrl = URL.createObjectURL(blob);
             after.src = objectUrl;
-            item.setAttribute("data-bg", wanted || "transparent");
+            item.setAttribute("data-bg", bgImage ? "image" : wanted || "transparent");
           });
         item.querySelectorAll(".download").forEach(function (link) {
           const format = link.getAttribute("data-format");
@@ -191,12 +231,58 @@
         line.style.left = slider.value + "%";
       }
 
+      function dropBackgroundImage() {
+        bgImage = null;
+        bgImageInput.value = "";
+        bgImageClear.hidden = true;
+      }
+
       slider.addEventListener("input", clip);
       colour.addEventListener("input", function () {
         transparent.checked = false;
+        dropBackgroundImage();
         refresh();
       });
-      transparent.addEventListener("change", refresh);
+      transparent.addEventListener("change", function () {
+        dropBackgroundImage();
+        refresh();
+      });
+      bgImageInput.addEventListener("change", function () {
+        if (!bgImageInput.files || !bgImageInput.files.length) return;
+        bgImage = bgImageInput.files[0];
+        transparent.checked = false;
+        bgImageClear.hidden = false;
+        refresh();
+      });
+      bgImageClear.addEventListener("click", function () {
+        dropBackgroundImage();
+        transparent.checked = true;
+        refresh();
+      });
+      // With a background photo, a download is made by the server on request.
+      item.querySelectorAll(".download").forEach(function (link) {
+        link.addEventListener("click", function (event) {
+          if (!bgImage) return;
+          event.preventDefault();
+          composed(link.getAttribute("data-format"))
+            .then(function (response) {
+              if (!response.ok) throw new Error("result " + response.status);
+              return response.blob();
+            })
+            .then(function (blob) {
+              const url = URL.createObjectURL(blob);
+              const save = document.createElement("a");
+              save.href = url;
+              save.download = link.getAttribute("download");
+              document.body.appendChild(save);
+              save.click();
+              save.remove();
+              window.setTimeout(function () {
+                URL.revokeObjectURL(url);
+              }, 10000);
+            });
+        });
+      });
       item.querySelector(".delete-now").addEventListener("click", function () {
         confirmDelete(name).then(function (sure) {
           if (!sure) return;
@@ -220,7 +306,7 @@
       item.querySelector(".upload-result").hidden = false;
     }
 
-    function poll(item, job, file) {
+    function poll(item, job, file, options) {
       fetch(API + "/" + encodeURIComponent(job.id), { credentials: "same-origin" })
         .then(function (response) {
           return response.json();
@@ -235,7 +321,7 @@
             markFailed(item, t.failed, describe(info.error), function () {
               // A new attempt replaces the failed job (best effort: it is deleted).
               deleteJob(job.id, csrf).catch(function () {});
-              upload(file, item);
+              upload(file, item, options);
             });
           } else if (info.status === "expired") {
             markFailed(item, t.expired, "", null);
@@ -243,28 +329,31 @@
             item.setAttribute("data-status", info.status);
             setStatus(item, t[info.status] || info.status, info.status === "running" ? 85 : 70);
             window.setTimeout(function () {
-              poll(item, job, file);
+              poll(item, job, file, options);
             }, POLL_MS);
           }
         })
         .catch(function () {
           window.setTimeout(function () {
-            poll(item, job, file);
+            poll(item, job, file, options);
           }, POLL_MS * 4);
         });
     }
 
-    function upload(file, item) {
+    function upload(file, item, options) {
       clearFailure(item);
       item.removeAttribute("data-job-id");
       item.setAttribute("data-status", "uploading");
       setStatus(item, t.uploading + " 0 %", 0);
       function again() {
-        upload(file, item);
+        upload(file, item, options);
       }
 
       const body = new FormData();
       body.append("image_file", file, file.name);
+      Object.keys(options).forEach(function (name) {
+        body.append(name, options[name]);
+      });
       const request = new XMLHttpRequest();
       request.open("POST", API);
       request.setRequestHeader("X-CSRF-Token", csrf);
@@ -281,7 +370,7 @@
         if (request.status === 202 && job && job.id) {
           item.setAttribute("data-job-id", job.id);
           setStatus(item, t.queued, 65);
-          poll(item, job, file);
+          poll(item, job, file, options);
           return;
         }
         const detail = job && job.errors ? describe(job.errors[0]) : t.uploadFailed;
@@ -308,13 +397,14 @@
     }
 
     function uploadAll(files) {
+      const options = chosenOptions();
       Array.prototype.forEach.call(files, function (file) {
         const item = addItem(file);
         const refused = refusal(file);
         if (refused) {
           markFailed(item, t.notUploaded, refused, null);
         } else {
-          upload(file, item);
+          upload(file, item, options);
         }
       });
     }
