@@ -149,3 +149,11 @@ def test_405_allow_lists_every_method(
     response = client.request(method, path)
     assert response.status_code == 405
     assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+
+
+def test_jobs_api_formats_are_enums(document: dict[str, Any]) -> None:
+    for path in ("/api/v1/jobs/{job_id}/result", "/api/v1/jobs/archive"):
+        [parameter] = [
+            p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "format"
+        ]
+        assert {"png", "webp", "jpg", "auto"} <= set(parameter["schema"]["enum"]), path

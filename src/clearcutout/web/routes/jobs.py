@@ -345,7 +345,12 @@ def download_archive(
         Query(description="Comma-separated job ids (default: every finished job, newest first)"),
     ] = None,
     image_format: Annotated[
-        str, Query(alias="format", description="png, webp, jpg or auto")
+        str,
+        Query(
+            alias="format",
+            description="png, webp, jpg or auto",
+            json_schema_extra={"enum": ["png", "webp", "jpg", "auto"]},
+        ),
     ] = "png",
 ) -> Response:
     """\"Download all\": finished cutouts as one ZIP, each named after its photo; jobs not
@@ -387,7 +392,12 @@ def get_result(
     request: Request,
     job_id: str,
     image_format: Annotated[
-        str | None, Query(alias="format", description="png, webp, jpg, zip or auto")
+        str | None,
+        Query(
+            alias="format",
+            description="png, webp, jpg, zip or auto",
+            json_schema_extra={"enum": ["png", "webp", "jpg", "zip", "auto"]},
+        ),
     ] = None,
     bg_color: Annotated[
         str | None, Query(description="Hex colour or colour name (default: the job's)")
