@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## make run: the web app on the embedded default (SQLite, local storage, in-process executor)
+## make run [PORT=8000] [HOST=127.0.0.1]: the web app on the embedded default (SQLite,
+## local storage, in-process executor); without PORT/HOST, CLEARCUTOUT_PORT/_HOST or 8000
 run: $(STAMP)
 	$(BIN)/clearcutout models pull $${CLEARCUTOUT_DEFAULT_MODEL:-u2net}
 	$(BIN)/clearcutout db upgrade
-	$(BIN)/clearcutout serve
+	$(BIN)/clearcutout serve $(if $(HOST),--host '$(HOST)') $(if $(PORT),--port '$(PORT)')
 
 ## make test: lint, type-check and the whole test suite (fetches U²-Netp for the tests)
 test: $(STAMP) chromium

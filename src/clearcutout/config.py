@@ -215,7 +215,15 @@ class Settings(EngineSettings):
     # SQLite: how long a write waits for another writer's lock (retrying) before the
     # request answers 503 with Retry-After.
     database_lock_timeout_s: float = Field(default=10.0, gt=0)
-    # Public address used in emailed links.
+    # ``clearcutout serve`` / ``make run``: the address and port to listen on (the
+    # command's --host/--port, or make's HOST=/PORT=, win).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Origins whose pages may call the JSON APIs from a browser (CORS), e.g.
+    # ``https://shop.example``; comma-separated in the environment. Empty: none.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Public address used in emailed links. Unset, ``clearcutout serve`` uses the address
+    # it really listens on; other processes (CLI, workers) use this default.
     base_url: str = "http://127.0.0.1:8000"
     # App secret (CSRF signing, blind-index and token keys), base64 of 32 random bytes;
     # when unset, generated once and kept in ``data_dir/secrets.json`` (mode 0600).
@@ -316,6 +324,16 @@ class Settings(EngineSettings):
     s3_lifecycle_on_start: bool = True
     # A "Download my data" archive, and its emailed link, expire after this many hours.
     export_link_hours: int = Field(default=48, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """``a, b`` as well as a list; an origin has no path (``/`` at its end dropped)."""
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, list):
+            return [str(origin).rstrip("/") for origin in value]
+        return value
 
     @property
     def effective_database_url(self) -> str:

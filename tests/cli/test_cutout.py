@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -197,3 +199,35 @@ def test_demo_writes_a_real_cutout(tmp_path: Path) -> None:
     cutout = load(tmp_path / "sample.cutout.png")
     assert cutout.mode == "RGBA"
     assert cutout.getchannel("A").getextrema() == (0, 255)
+
+
+def test_stdout_on_a_terminal_is_refused(sample_jpeg: bytes, tmp_path: Path) -> None:
+    """``clearcutout remove - < photo.jpg`` typed in a terminal: no image bytes on it."""
+    main, secondary = pty.openpty()
+    try:
+        result = subprocess.run(
+            [*CLI, "remove", "-", "--model", "u2netp"],
+            input=sample_jpeg,
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            timeout=300,
+            check=False,
+        )
+        os.set_blocking(main, False)
+        try:
+            shown = os.read(main, 65536)
+        except BlockingIOError:
+            shown = b""
+    finally:
+        os.close(secondary)
+        os.close(main)
+    assert_one_line_error(result, "refusing to write image data to a terminal")
+    assert b"PNG" not in shown and len(shown) == 0
+
+
+def test_single_file_run_says_where_it_wrote(photos: Path) -> None:
+    result = run("remove", photos / "a.jpg", "--model", "u2netp")
+    assert result.returncode == 0, result.stderr.decode()
+    target = photos / "a.cutout.png"
+    assert target.is_file()
+    assert f"wrote {target}" in result.stderr.decode()

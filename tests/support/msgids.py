@@ -18,6 +18,10 @@ PACKAGE = Path(clearcutout.__file__).parent
 _TEMPLATE_CALL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)""")
 _NAMED_CONSTANTS = {
     "NOTICES",
+    # Error sentences per code (web/error_messages.py).
+    "ERROR_MESSAGES",
+    "FALLBACK",
+    "MALFORMED",
     "TOO_MANY",
     "WRONG_CREDENTIALS",
     "title",

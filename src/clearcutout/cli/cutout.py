@@ -196,6 +196,13 @@ def _remove(
     except OSError as exc:
         fail(f"{exc.filename}: {exc.strerror}")
     tasks = _plan(inputs, output, _extension_for(options.format))
+    if any(task.target is None for task in tasks) and sys.stdout.isatty():
+        # Image bytes on a terminal are garbage that can leave it in a strange state;
+        # refuse, as gzip does, before any work.
+        fail(
+            "refusing to write image data to a terminal: redirect it "
+            "(clearcutout remove - < in.jpg > out.png) or name a file with -o."
+        )
     if skip_existing:
         skipped = [t for t in tasks if t.target is not None and t.target.exists()]
         tasks = [t for t in tasks if t not in skipped]
@@ -224,6 +231,17 @@ def _remove(
     if failures:
         stderr.print(f"{failures} of {len(tasks)} file(s) failed")
         raise typer.Exit(1)
+    _say_where(tasks, output)
+
+
+def _say_where(tasks: list[_Task], output: Path | None) -> None:
+    """Where the results went (on stderr: stdout may be carrying an image)."""
+    written = [task.target for task in tasks if task.target is not None]
+    if len(written) == 1:
+        stderr.print(f"wrote {written[0]}", highlight=False, soft_wrap=True)
+    elif written:
+        where = f"under {output}" if output is not None else "beside the inputs"
+        stderr.print(f"wrote {len(written)} files {where}", highlight=False, soft_wrap=True)
 
 
 remove = _WithOptionFlags(_remove)

@@ -29,7 +29,13 @@ from clearcutout.engine.options import CutoutOptions, OptionChanges, parse_roi, 
 from clearcutout.engine.refine import estimate_foreground, guided_filter
 from clearcutout.engine.session import ModelRunner, get_runner
 from clearcutout.engine.store import ModelStore
-from clearcutout.errors import FileTooLargeError, InvalidOptionError, ModelUnavailableError
+from clearcutout.engine.subject import is_featureless
+from clearcutout.errors import (
+    FileTooLargeError,
+    InvalidOptionError,
+    ModelUnavailableError,
+    NoForegroundError,
+)
 
 ImageInput: TypeAlias = (
     "str | Path | bytes | bytearray | memoryview | Image.Image | NDArray[np.uint8]"
@@ -207,10 +213,14 @@ class Remover:
         options: CutoutOptions | None = None,
         *,
         background: ImageInput | None = None,
+        require_subject: bool = False,
         **changes: Unpack[OptionChanges],
     ) -> Cutout:
         """Cut out the subject of ``image`` as ``options`` say, with ``changes`` on top
-        (``remover.process(photo, crop=True)``)."""
+        (``remover.process(photo, crop=True)``).
+
+        ``require_subject``: refuse a photo with nothing in it (``engine.subject``) with
+        :class:`~clearcutout.errors.NoForegroundError`, before running the model."""
         options = options or CutoutOptions()
         if changes:
             options = options.replace(**changes)
@@ -230,6 +240,10 @@ class Remover:
         if (width, height) != (decoded.width, decoded.height):
             roi = _scale_box(roi, width / decoded.width, height / decoded.height)
         region = rgb[roi.top : roi.top + roi.height, roi.left : roi.left + roi.width]
+        if require_subject and (
+            is_featureless(region) or (input_alpha is not None and not input_alpha.any())
+        ):
+            raise NoForegroundError("No foreground could be found in the image.")
         region_alpha = self._matte(
             region,
             refine=options.refine,

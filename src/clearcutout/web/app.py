@@ -17,9 +17,11 @@ from clearcutout.service.accounts import apikeys
 from clearcutout.service.privacy.retention import install_lifecycle_rules
 from clearcutout.service.runtime import Runtime
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
+from clearcutout.web.cors import ApiCorsMiddleware
 from clearcutout.web.errors import install_error_handlers
 from clearcutout.web.integrations import content_security_policy, enabled
 from clearcutout.web.metrics import AppMetrics, RequestTimer
+from clearcutout.web.openapi import install_openapi
 from clearcutout.web.security import (
     CSRF_COOKIE,
     CSRF_EXEMPT_PATHS,
@@ -154,7 +156,11 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         keyring=app_runtime.keyring,
         content_security_policy=content_security_policy(enabled(app_runtime.settings.integrations)),
     )
+    if app_runtime.settings.cors_origins:
+        # Outside the security middleware: a preflight is answered before anything else.
+        app.add_middleware(ApiCorsMiddleware, origins=app_runtime.settings.cors_origins)
     install_error_handlers(app)
+    install_openapi(app)
     # Outermost: times every request, errors and refusals included.
     app.state.metrics = AppMetrics(app_runtime)
     app.add_middleware(RequestTimer, metrics=app.state.metrics)

@@ -16,14 +16,17 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from clearcutout.errors import BusyError, ClearCutoutError, ServiceError, ThrottledError
 from clearcutout.service.context import database_unavailable
+from clearcutout.web.error_messages import error_message
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
 log = logging.getLogger(__name__)
 
 _API_PREFIXES = ("/api/", "/v1.0/")
+MALFORMED = "The request is malformed."
 
 
 def wants_json(request: Request) -> bool:
@@ -44,7 +47,8 @@ def _respond(request: Request, *, status: int, code: str, title: str, detail: st
     return render(
         request,
         "error.html",
-        {"title": _(title), "detail": detail, "status": status},
+        # A detail that is a catalogue sentence ("Not found") is shown translated too.
+        {"title": _(title), "detail": _(detail), "status": status},
         status_code=status,
     )
 
@@ -56,6 +60,8 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     detail = exc.message
     if isinstance(exc, ServiceError) and not wants_json(request):
         detail = error_text(exc, choose_language(request, None))
+    elif not wants_json(request):
+        detail = error_message(exc.code, exc.message, choose_language(request, None))
     response = _respond(
         request, status=exc.http_status, code=exc.code, title=exc.title, detail=detail
     )
@@ -85,13 +91,31 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     for error in exc.errors():
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         problems.append(f"{location}: {error.get('msg', 'invalid')}")
+    detail = "; ".join(problems) or MALFORMED
     return _respond(
         request,
         status=400,
         code="invalid_input",
         title="Invalid input",
-        detail="; ".join(problems) or "The request is malformed.",
+        # A page shows one sentence in the reader's language, not pydantic's English.
+        detail=detail if wants_json(request) else MALFORMED,
     )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (RFC 9110 §15.5.6: a 405 lists them
+    all). Starlette's own ``Allow`` names only the first route that matched the path,
+    though ``GET /jobs/{id}`` and ``DELETE /jobs/{id}`` are separate routes."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in routes)
+    ]  # fmt: skip
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -108,6 +132,10 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     )
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request)) or str(
+            (exc.headers or {}).get("Allow", "")
+        )
     return response
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -70,3 +73,67 @@ def verify_tls_files(config: uvicorn.Config) -> None:
         config.load()
     except (OSError, ssl.SSLError) as exc:
         raise TlsConfigError(f"Cannot load the TLS certificate or key: {exc}") from exc
+
+
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 (recognised, not bound)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket bound to ``host:port`` (port 0: any free port).
+
+    Bound here, before the app starts, so a busy port is one clear line and the address
+    is announced only once it is really ours. Raises ``OSError`` as the system does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_error_message(host: str, port: int, error: OSError) -> str:
+    """One line saying why ``host:port`` cannot be served and what to do."""
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"Port {port} on {host} is already in use (another server is running there). "
+            f"Stop it, or choose another port: make run PORT={port + 1} "
+            f"(or clearcutout serve --port {port + 1}, or CLEARCUTOUT_PORT={port + 1})."
+        )
+    if error.errno == errno.EACCES:
+        return f"No permission to listen on port {port}: choose a port above 1023."
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: choose another HOST."
+    return f"Cannot listen on {host}:{port}: {error.strerror or error}."
+
+
+def address_url(scheme: str, host: str, port: int) -> str:
+    """``scheme://host:port`` with IPv6 addresses in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}"
+
+
+def public_url(scheme: str, sock: socket.socket) -> str:
+    """The address others reach the bound ``sock`` at: the address itself, or this
+    machine's name when it listens on every interface (a wildcard is no address)."""
+    host, port = sock.getsockname()[:2]
+    if host in _WILDCARDS:
+        host = socket.gethostname()
+    return address_url(scheme, host, port)
+
+
+class AnnouncingServer(uvicorn.Server):
+    """Uvicorn's server that calls ``on_started`` once the app has started on its
+    socket, never before (a failed start announces nothing)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            self._on_started()

@@ -9,6 +9,7 @@ period ends.
                    heartbeats, queue figures
     processing     a worker's steps: load the original, run the engine, complete or fail
     history        what the owner sees: the job list, one job, its original and result
+    downloads      results named after their photos; "Download all" as a ZIP archive
     deletion       delete a job now, or expire it when its retention period ends
     usage          the anonymous daily usage counters
 
@@ -18,6 +19,14 @@ every step is idempotent. Callers use the names re-exported here.
 """
 
 from clearcutout.service.jobs.deletion import delete_job, expire_due, expire_job
+from clearcutout.service.jobs.downloads import (
+    MAX_ARCHIVE_JOBS,
+    Archive,
+    NamedImage,
+    archive,
+    download_name,
+    named_result,
+)
 from clearcutout.service.jobs.history import (
     MAX_PAGE,
     MAX_PER_PAGE,
@@ -69,24 +78,29 @@ from clearcutout.service.jobs.submission import (
 )
 
 __all__ = [
+    "MAX_ARCHIVE_JOBS",
     "MAX_PAGE",
     "MAX_PER_PAGE",
     "TRANSITIONS",
+    "Archive",
     "ClaimedJob",
     "JobInfo",
     "JobOutput",
     "JobPage",
     "JobStatus",
+    "NamedImage",
     "ProcessedImage",
     "QueueStats",
     "StoredOriginal",
     "alive_regions",
+    "archive",
     "check_image",
     "check_model",
     "claim",
     "claim_next",
     "complete",
     "delete_job",
+    "download_name",
     "due_for_dispatch",
     "expire_due",
     "expire_job",
@@ -98,6 +112,7 @@ __all__ = [
     "list_jobs",
     "load_claimed",
     "mark_dispatched",
+    "named_result",
     "original",
     "process_ephemeral",
     "produce_result",

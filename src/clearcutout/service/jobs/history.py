@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from clearcutout.db.models import Job, User
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.compose import Composition, compose
+from clearcutout.engine.decode import decode_image
 from clearcutout.engine.encode import EncodedImage, encode
 from clearcutout.engine.geometry import Box
 from clearcutout.errors import (
@@ -233,14 +234,23 @@ def result(
     *,
     image_format: str | None = None,
     bg_color: str | None = None,
+    background: bytes | None = None,
 ) -> ProcessedImage:
-    """The finished cutout, re-encoded as asked (default: the job's own options)."""
+    """The finished cutout, re-encoded as asked (default: the job's own options).
+
+    ``background``: a photo to put behind the cutout (scaled to fill, centred), used for
+    this answer only and never stored; it replaces any background colour."""
     job, png = stored_result(ctx, user, job_id)
+    background_rgb = None
+    if background is not None:
+        pixels = int(ctx.settings.max_megapixels * 1_000_000)
+        background_rgb = decode_image(background, max_pixels=pixels).rgb
+        bg_color = ""
     stored = CutoutOptions.from_dict(job.options)
     options = CutoutOptions.from_dict(
         {
             "format": image_format or stored.format,
-            "bg_color": bg_color if bg_color is not None else stored.bg_color,
+            "bg_color": (bg_color if bg_color is not None else stored.bg_color) or None,
             "channels": stored.channels,
         }
     )
@@ -254,6 +264,7 @@ def result(
                 np.ascontiguousarray(rgba[:, :, :3]),
                 np.ascontiguousarray(rgba[:, :, 3]),
                 options,
+                background=background_rgb,
             )
     encoded = encode(composition, options.format)
     return ProcessedImage(

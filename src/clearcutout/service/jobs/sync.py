@@ -123,7 +123,11 @@ def process_locally(
         )
     try:
         started = time.perf_counter()
-        cutout = remover_for(settings, model).process(image, options, background=background)
+        # remove.bg's rule: a photo with nothing in it (plain white, grey, black) is refused
+        # before the model runs, which would answer with a faint, false matte.
+        cutout = remover_for(settings, model).process(
+            image, options, background=background, require_subject=require_foreground
+        )
         observe_processing(
             model, cutout.width, cutout.height, time.perf_counter() - started, path="sync"
         )

@@ -18,6 +18,7 @@ from clearcutout.errors import AuthenticationError
 from clearcutout.service import jobs
 from clearcutout.service.jobs.thumbnails import thumbnail
 from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.web.error_messages import error_message, error_messages
 from clearcutout.web.navigation import to_login
 from clearcutout.web.rendering import choose_language, render
 
@@ -58,6 +59,8 @@ class HistoryRow:
     error: str | None
     # A failed job still within retention keeps its original: its owner may retry it.
     retryable: bool = False
+    # The PNG download's name: the photo's own, ``dog.jpg`` → ``dog.png``.
+    download_name: str = "cutout.png"
 
 
 def _time_left(seconds: int, lang: str) -> str:
@@ -87,6 +90,7 @@ def upload_page(request: Request) -> Response:
             return to_login(request)
         limit_mb = ctx.settings.max_upload_mb
         retention_days = ctx.settings.retention_days
+    lang = choose_language(request, principal.user)
     media_types = [kind for types, _ in BROWSER_FILE_TYPES.values() for kind in types]
     endings = [ending for _, endings in BROWSER_FILE_TYPES.values() for ending in endings]
     return render(
@@ -99,6 +103,7 @@ def upload_page(request: Request) -> Response:
             "media_types": media_types,
             "endings": endings,
             "retention_days": retention_days,
+            "error_messages": error_messages(lang),
         },
         user=principal.user,
     )
@@ -128,8 +133,11 @@ def history_page(request: Request, page: int = 1) -> Response:
                 expires_at=info.expires_at,
                 time_left=_time_left(seconds, lang),
                 seconds_left=seconds,
-                error=info.error_message,
+                error=error_message(info.error_code, info.error_message, lang)
+                if info.error_code or info.error_message
+                else None,
                 retryable=info.status == jobs.JobStatus.FAILED and not expired,
+                download_name=jobs.download_name(info.original_name, "png"),
             )
         )
     pages = max(1, -(-found.total // found.per_page))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -191,7 +192,15 @@ def _job_out(info: jobs.JobInfo, now: datetime) -> JobOut:
     )
 
 
+def content_disposition(kind: str, filename: str) -> str:
+    """``Content-Disposition`` with the name as is (RFC 6266 ``filename*``, UTF-8) and an
+    ASCII stand-in for old clients; header values must be Latin-1."""
+    fallback = filename.encode("ascii", "replace").decode("ascii").replace('"', "'")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _image_response(processed: jobs.ProcessedImage, *, filename: str) -> Response:
+    """``filename`` is the whole name (extension included)."""
     box = processed.foreground
     encoded = processed.image
     return Response(
@@ -204,7 +213,7 @@ def _image_response(processed: jobs.ProcessedImage, *, filename: str) -> Respons
             "X-Foreground-Left": str(box.left),
             "X-Foreground-Width": str(box.width),
             "X-Foreground-Height": str(box.height),
-            "Content-Disposition": f'inline; filename="{filename}.{encoded.extension}"',
+            "Content-Disposition": content_disposition("inline", filename),
         },
     )
 
@@ -276,7 +285,9 @@ async def create_job(request: Request) -> Response:
     job = await _parse_job(request)
     if not job.store:
         processed = await run_in_threadpool(_process_now, request, user, job)
-        return _image_response(processed, filename="cutout")
+        return _image_response(
+            processed, filename=jobs.download_name(job.filename, processed.image.extension)
+        )
     key = request.headers.get("idempotency-key")
     info, replayed = await run_in_threadpool(_submit, request, user, job, key)
     if not replayed:
@@ -361,6 +372,42 @@ def list_jobs(
     )
 
 
+@router.get(
+    "/archive",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The ZIP archive."}},
+)
+def download_archive(
+    request: Request,
+    ids: Annotated[
+        str | None,
+        Query(description="Comma-separated job ids (default: every finished job, newest first)"),
+    ] = None,
+    image_format: Annotated[
+        str,
+        Query(
+            alias="format",
+            description="png, webp, jpg or auto",
+            json_schema_extra={"enum": ["png", "webp", "jpg", "auto"]},
+        ),
+    ] = "png",
+) -> Response:
+    """\"Download all\": finished cutouts as one ZIP, each named after its photo; jobs not
+    (or no longer) finished are left out."""
+    job_ids = [part.strip() for part in ids.split(",") if part.strip()] if ids else None
+    with unit_of_work(request) as ctx:
+        user = api_principal(ctx, request, scope="images").user
+        built = jobs.archive(ctx, user, job_ids, image_format=image_format)
+    return Response(
+        built.data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": content_disposition("attachment", "cutouts.zip"),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(request: Request, job_id: str) -> JobOut:
     """A job's status, options, timings and expiry."""
@@ -391,7 +438,12 @@ def get_result(
     request: Request,
     job_id: str,
     image_format: Annotated[
-        str | None, Query(alias="format", description="png, webp, jpg, zip or auto")
+        str | None,
+        Query(
+            alias="format",
+            description="png, webp, jpg, zip or auto",
+            json_schema_extra={"enum": ["png", "webp", "jpg", "zip", "auto"]},
+        ),
     ] = None,
     bg_color: Annotated[
         str | None, Query(description="Hex colour or colour name (default: the job's)")
@@ -400,8 +452,59 @@ def get_result(
     """The cutout, encoded as asked, without metadata."""
     with unit_of_work(request) as ctx:
         user = api_principal(ctx, request, scope="images").user
-        processed = jobs.result(ctx, user, job_id, image_format=image_format, bg_color=bg_color)
-    return _image_response(processed, filename=f"cutout-{job_id[:8]}")
+        named = jobs.named_result(ctx, user, job_id, image_format=image_format, bg_color=bg_color)
+    return _image_response(named.processed, filename=named.filename)
+
+
+@router.post(
+    "/{job_id}/result",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["bg_image_file"],
+                        "properties": {
+                            "bg_image_file": {"type": "string", "format": "binary"},
+                            "format": {"type": "string", "enum": ["png", "webp", "jpg"]},
+                        },
+                    }
+                }
+            },
+        }
+    },
+    responses={200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}}},
+)
+async def compose_result(request: Request, job_id: str) -> Response:
+    """The cutout on a background photo (``bg_image_file``), made now; the photo is used
+    for this answer only and never stored."""
+    upload_mb = runtime(request).settings.max_upload_mb
+    body = await uploads.read_body(request, upload_mb=upload_mb, images=1)
+    background = body.files.get("bg_image_file")
+    if background is None or set(body.files) != {"bg_image_file"}:
+        raise UnknownParameterError("Send the background photo as the file bg_image_file.")
+    image_format = body.fields.get("format")
+    return await run_in_threadpool(
+        _composed_result,
+        request,
+        job_id,
+        background.data,
+        parse_text("format", image_format) if image_format is not None else None,
+    )
+
+
+def _composed_result(
+    request: Request, job_id: str, background: bytes, image_format: str | None
+) -> Response:
+    with unit_of_work(request) as ctx:
+        user = api_principal(ctx, request, scope="images").user
+        named = jobs.named_result(
+            ctx, user, job_id, image_format=image_format, background=background
+        )
+    return _image_response(named.processed, filename=named.filename)
 
 
 @router.get("/{job_id}/original", response_class=Response)

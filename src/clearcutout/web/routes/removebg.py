@@ -38,6 +38,7 @@ from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.errors import error_body
+from clearcutout.web.negotiation import prefers_json
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg compatible"])
 
@@ -134,8 +135,9 @@ def _result_response(
     return Response(result.data, media_type=result.media_type, headers=headers)
 
 
-def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "").lower()
+def _wants_json(request: Request, media_type: str) -> bool:
+    """JSON only when the client prefers it to the image (``web.negotiation``)."""
+    return prefers_json(request.headers.get("accept"), media_type)
 
 
 # -- the synchronous parts (run in the thread pool) ---------------------------------------
@@ -201,7 +203,8 @@ def _remove_background(
                 replayed = True  # a concurrent request with this key was charged
     except ClearCutoutError as exc:
         return _error_response(exc, admission.rate)
-    response = _result_response(result, admission.rate, as_json=_wants_json(request))
+    as_json = _wants_json(request, result.media_type)
+    response = _result_response(result, admission.rate, as_json=as_json)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -222,33 +225,111 @@ def _fingerprint(body: uploads.RequestBody, parsed: removebg.RemoveBgRequest) ->
     return idempotency.request_hash(data, fields)
 
 
-_BODY_SCHEMA: dict[str, Any] = {
+_SOURCES: Final = ("image_file", "image_file_b64", "image_url")
+_ONE_SOURCE = (
+    "Exactly one image source: `image_file` (multipart only), `image_file_b64` or "
+    "`image_url`; none is `missing_source`, more than one `multiple_sources` (400). "
+    "At most one background: `bg_color`, `bg_image_url` or `bg_image_file` (multipart only)."
+)
+
+
+def _body_schema(media_type: str) -> dict[str, Any]:
+    """The fields remove.bg documents, as one content type carries them (files only in
+    multipart); ``oneOf`` states the exactly-one-image-source rule."""
+    files = media_type == "multipart/form-data"
+    properties: dict[str, Any] = {
+        "image_file": {"type": "string", "format": "binary", "description": "The photo."},
+        "image_file_b64": {"type": "string", "description": "The photo, base64-encoded."},
+        "image_url": {"type": "string", "format": "uri", "description": "The photo's URL."},
+        "type": {
+            "type": "string",
+            "enum": list(removebg.TYPES),
+            "default": "auto",
+            "description": "The kind of subject (answered in `X-Type`).",
+        },
+        "bg_image_url": {"type": "string", "format": "uri", "description": "Background URL."},
+        "bg_image_file": {"type": "string", "format": "binary", "description": "Background."},
+        **options_schema("removebg"),
+    }
+    if not files:
+        del properties["image_file"], properties["bg_image_file"]
+    sources = [name for name in _SOURCES if name in properties]
+    return {
+        "type": "object",
+        "description": _ONE_SOURCE,
+        "properties": properties,
+        "oneOf": [{"required": [name]} for name in sources],
+    }
+
+
+_INT_HEADER: Final = {"schema": {"type": "integer"}}
+_RATE_HEADERS: Final = {
+    "X-RateLimit-Limit": {"description": "Requests allowed per minute.", **_INT_HEADER},
+    "X-RateLimit-Remaining": {"description": "Requests left this minute.", **_INT_HEADER},
+    "X-RateLimit-Reset": {"description": "When the window resets (Unix time).", **_INT_HEADER},
+}
+_RESULT_HEADERS: Final = {
+    "X-Type": {
+        "description": "The kind of subject found.",
+        "schema": {"type": "string", "enum": [*removebg.TYPES[1:], "other"]},
+    },
+    "X-Width": {"description": "Width of the result in pixels.", **_INT_HEADER},
+    "X-Height": {"description": "Height of the result in pixels.", **_INT_HEADER},
+    "X-Credits-Charged": {"description": "Credits charged.", "schema": {"type": "number"}},
+    "X-Foreground-Top": {"description": "Subject box: top, in pixels.", **_INT_HEADER},
+    "X-Foreground-Left": {"description": "Subject box: left, in pixels.", **_INT_HEADER},
+    "X-Foreground-Width": {"description": "Subject box: width, in pixels.", **_INT_HEADER},
+    "X-Foreground-Height": {"description": "Subject box: height, in pixels.", **_INT_HEADER},
+    **_RATE_HEADERS,
+}
+_JSON_RESULT: Final = {
     "type": "object",
     "properties": {
-        "image_file": {"type": "string", "format": "binary"},
-        "image_file_b64": {"type": "string"},
-        "image_url": {"type": "string"},
-        "type": {"type": "string", "default": "auto"},
-        "bg_image_url": {"type": "string"},
-        "bg_image_file": {"type": "string", "format": "binary"},
-        **options_schema("removebg"),
+        "data": {
+            "type": "object",
+            "properties": {
+                "result_b64": {"type": "string", "description": "The image, base64-encoded."},
+                "foreground_top": {"type": "integer"},
+                "foreground_left": {"type": "integer"},
+                "foreground_width": {"type": "integer"},
+                "foreground_height": {"type": "integer"},
+            },
+        }
     },
 }
 _BODY_DOC: dict[str, Any] = {
+    "description": "Remove the background of one image, as remove.bg's API does (nothing "
+    "is stored). " + _ONE_SOURCE,
     "requestBody": {
+        "required": True,
         "content": {
-            media_type: {"schema": _BODY_SCHEMA}
+            media_type: {"schema": _body_schema(media_type)}
             for media_type in (
                 "multipart/form-data",
                 "application/json",
                 "application/x-www-form-urlencoded",
             )
-        }
-    }
+        },
+    },
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The cutout in the format asked for (`format`); JSON with the image "
+        "base64-encoded only when the client prefers `application/json` in `Accept` to "
+        "the image (q-values honoured; `*/*` or `image/*` as high gets the image).",
+        "headers": _RESULT_HEADERS,
+        "content": {
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/webp": {"schema": {"type": "string", "format": "binary"}},
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": _JSON_RESULT},
+        },
+    },
 }
 
 
-@router.post("/removebg", response_class=Response, openapi_extra=_BODY_DOC)
+@router.post("/removebg", response_class=Response, openapi_extra=_BODY_DOC, responses=_RESPONSES)
 async def remove_background(request: Request) -> Response:
     """Remove the background of one image, as remove.bg's API does (nothing is stored)."""
     settings = runtime(request).settings

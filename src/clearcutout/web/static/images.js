@@ -17,6 +17,15 @@
     });
   }
 
+  // An error from the API in the page's language: its English line in English, else
+  // the translated sentence for its code (the page carries the table).
+  function describe(error) {
+    if (!error) return "";
+    if (lang === "en" && error.detail) return error.detail;
+    const table = t.errors || {};
+    return table[error.code] || table[""] || error.detail || "";
+  }
+
   function csrfOf(node) {
     return node ? node.getAttribute("data-csrf") : "";
   }
@@ -72,12 +81,46 @@
     const mediaTypes = app.getAttribute("data-media-types").split(" ");
     const endings = app.getAttribute("data-endings").split(" ");
     let pasted = 0;
+    const batch = document.getElementById("batch-actions");
+    const downloadAll = document.getElementById("download-all");
+
+    // "Download all": one ZIP of this page's finished cutouts, shown once there is one.
+    function updateDownloadAll() {
+      const ids = Array.prototype.map.call(
+        list.querySelectorAll("li[data-status=done][data-job-id]"),
+        function (item) {
+          return item.getAttribute("data-job-id");
+        }
+      );
+      batch.hidden = ids.length === 0;
+      downloadAll.href = API + "/archive?format=png&ids=" + ids.map(encodeURIComponent).join(",");
+    }
 
     function setStatus(item, text, value) {
       item.querySelector(".upload-status").textContent = text;
       if (value !== undefined) {
         item.querySelector(".upload-progress").value = value;
       }
+    }
+
+    // The cutout options chosen before adding photos, as the jobs API's fields.
+    function chosenOptions() {
+      const fields = {};
+      const crop = document.getElementById("opt-crop");
+      const scale = document.getElementById("opt-scale");
+      const position = document.getElementById("opt-position");
+      const shadow = document.getElementById("opt-shadow");
+      if (crop && crop.checked) {
+        fields.crop = "true";
+        fields.crop_margin = document.getElementById("opt-crop-margin").value.trim() || "0";
+      }
+      if (scale && scale.value !== "original") fields.scale = scale.value;
+      if (position && position.value !== "original") fields.position = position.value;
+      if (shadow && shadow.checked) {
+        fields.shadow_type = "drop";
+        fields.shadow_opacity = document.getElementById("opt-shadow-opacity").value;
+      }
+      return fields;
     }
 
     // Why a file cannot be sent, checked before a single byte leaves the browser.
@@ -129,6 +172,9 @@
       const line = item.querySelector(".compare-line");
       const colour = item.querySelector(".bg-color");
       const transparent = item.querySelector(".bg-transparent");
+      const bgImageInput = item.querySelector(".bg-image");
+      const bgImageClear = item.querySelector(".bg-image-clear");
+      let bgImage = null;
       before.src = API + "/" + encodeURIComponent(job.id) + "/original";
       before.alt = t.original + ": " + name;
       after.alt = t.cutout + ": " + name;
@@ -138,10 +184,27 @@
         return transparent.checked ? null : colour.value;
       }
 
+      // The cutout on the chosen background photo, made by the server for this answer
+      // only (the photo is not stored).
+      function composed(format) {
+        const body = new FormData();
+        body.append("bg_image_file", bgImage, bgImage.name);
+        body.append("format", format);
+        return fetch(API + "/" + encodeURIComponent(job.id) + "/result", {
+          method: "POST",
+          body: body,
+          headers: { "X-CSRF-Token": csrf },
+          credentials: "same-origin",
+        });
+      }
+
       function refresh() {
         const wanted = chosenColour();
         // Re-download the cutout on the chosen colour; a blob URL keeps the CSP simple.
-        fetch(resultUrl(job, "png", wanted), { credentials: "same-origin" })
+        const answer = bgImage
+          ? composed("png")
+          : fetch(resultUrl(job, "png", wanted), { credentials: "same-origin" });
+        answer
           .then(function (response) {
             if (!response.ok) throw new Error("result " + response.status);
             return response.blob();
@@ -150,13 +213,14 @@
             if (objectUrl) URL.revokeObjectURL(objectUrl);
             objectUrl = URL.createObjectURL(blob);
             after.src = objectUrl;
-            item.setAttribute("data-bg", wanted || "transparent");
+            item.setAttribute("data-bg", bgImage ? "image" : wanted || "transparent");
           });
         item.querySelectorAll(".download").forEach(function (link) {
           const format = link.getAttribute("data-format");
           link.href = resultUrl(job, format, wanted);
+          // The photo's own name with the result's ending: dog.jpg → dog.png.
           const stem = name.replace(/\.[^.]+$/, "") || "cutout";
-          link.setAttribute("download", stem + ".cutout." + format);
+          link.setAttribute("download", stem + "." + format);
         });
       }
 
@@ -167,12 +231,58 @@
         line.style.left = slider.value + "%";
       }
 
+      function dropBackgroundImage() {
+        bgImage = null;
+        bgImageInput.value = "";
+        bgImageClear.hidden = true;
+      }
+
       slider.addEventListener("input", clip);
       colour.addEventListener("input", function () {
         transparent.checked = false;
+        dropBackgroundImage();
         refresh();
       });
-      transparent.addEventListener("change", refresh);
+      transparent.addEventListener("change", function () {
+        dropBackgroundImage();
+        refresh();
+      });
+      bgImageInput.addEventListener("change", function () {
+        if (!bgImageInput.files || !bgImageInput.files.length) return;
+        bgImage = bgImageInput.files[0];
+        transparent.checked = false;
+        bgImageClear.hidden = false;
+        refresh();
+      });
+      bgImageClear.addEventListener("click", function () {
+        dropBackgroundImage();
+        transparent.checked = true;
+        refresh();
+      });
+      // With a background photo, a download is made by the server on request.
+      item.querySelectorAll(".download").forEach(function (link) {
+        link.addEventListener("click", function (event) {
+          if (!bgImage) return;
+          event.preventDefault();
+          composed(link.getAttribute("data-format"))
+            .then(function (response) {
+              if (!response.ok) throw new Error("result " + response.status);
+              return response.blob();
+            })
+            .then(function (blob) {
+              const url = URL.createObjectURL(blob);
+              const save = document.createElement("a");
+              save.href = url;
+              save.download = link.getAttribute("download");
+              document.body.appendChild(save);
+              save.click();
+              save.remove();
+              window.setTimeout(function () {
+                URL.revokeObjectURL(url);
+              }, 10000);
+            });
+        });
+      });
       item.querySelector(".delete-now").addEventListener("click", function () {
         confirmDelete(name).then(function (sure) {
           if (!sure) return;
@@ -184,6 +294,7 @@
               setStatus(item, t.deleted, 0);
               item.classList.add("is-deleted");
               item.setAttribute("data-status", "deleted");
+              updateDownloadAll();
             })
             .catch(function () {
               setStatus(item, t.deleteFailed);
@@ -195,7 +306,7 @@
       item.querySelector(".upload-result").hidden = false;
     }
 
-    function poll(item, job, file) {
+    function poll(item, job, file, options) {
       fetch(API + "/" + encodeURIComponent(job.id), { credentials: "same-origin" })
         .then(function (response) {
           return response.json();
@@ -205,11 +316,12 @@
             item.setAttribute("data-status", "done");
             setStatus(item, t.done, 100);
             showResult(item, info, file.name);
+            updateDownloadAll();
           } else if (info.status === "failed") {
-            markFailed(item, t.failed, info.error ? info.error.detail : "", function () {
+            markFailed(item, t.failed, describe(info.error), function () {
               // A new attempt replaces the failed job (best effort: it is deleted).
               deleteJob(job.id, csrf).catch(function () {});
-              upload(file, item);
+              upload(file, item, options);
             });
           } else if (info.status === "expired") {
             markFailed(item, t.expired, "", null);
@@ -217,28 +329,31 @@
             item.setAttribute("data-status", info.status);
             setStatus(item, t[info.status] || info.status, info.status === "running" ? 85 : 70);
             window.setTimeout(function () {
-              poll(item, job, file);
+              poll(item, job, file, options);
             }, POLL_MS);
           }
         })
         .catch(function () {
           window.setTimeout(function () {
-            poll(item, job, file);
+            poll(item, job, file, options);
           }, POLL_MS * 4);
         });
     }
 
-    function upload(file, item) {
+    function upload(file, item, options) {
       clearFailure(item);
       item.removeAttribute("data-job-id");
       item.setAttribute("data-status", "uploading");
       setStatus(item, t.uploading + " 0 %", 0);
       function again() {
-        upload(file, item);
+        upload(file, item, options);
       }
 
       const body = new FormData();
       body.append("image_file", file, file.name);
+      Object.keys(options).forEach(function (name) {
+        body.append(name, options[name]);
+      });
       const request = new XMLHttpRequest();
       request.open("POST", API);
       request.setRequestHeader("X-CSRF-Token", csrf);
@@ -255,10 +370,10 @@
         if (request.status === 202 && job && job.id) {
           item.setAttribute("data-job-id", job.id);
           setStatus(item, t.queued, 65);
-          poll(item, job, file);
+          poll(item, job, file, options);
           return;
         }
-        const detail = job && job.errors ? job.errors[0].detail : t.uploadFailed;
+        const detail = job && job.errors ? describe(job.errors[0]) : t.uploadFailed;
         // The same file would be refused again for a 4xx; busy or broken servers recover.
         const worthRetrying = request.status >= 500 || request.status === 429;
         markFailed(item, t.failed, detail, worthRetrying ? again : null);
@@ -275,19 +390,21 @@
       item.querySelector(".upload-progress").setAttribute("aria-label", t.progressOf + " " + file.name);
       item.querySelector(".dismiss").addEventListener("click", function () {
         item.remove();
+        updateDownloadAll();
       });
       list.appendChild(item);
       return item;
     }
 
     function uploadAll(files) {
+      const options = chosenOptions();
       Array.prototype.forEach.call(files, function (file) {
         const item = addItem(file);
         const refused = refusal(file);
         if (refused) {
           markFailed(item, t.notUploaded, refused, null);
         } else {
-          upload(file, item);
+          upload(file, item, options);
         }
       });
     }
