@@ -7,10 +7,15 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
+from clearcutout.errors import (
+    ClearCutoutError,
+    SecondFactorRequiredError,
+    ServiceError,
+    ThrottledError,
+)
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,9 @@ def _respond(request: Request, *, status: int, code: str, title: str, detail: st
 
 async def handle_clearcutout_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClearCutoutError)
+    if isinstance(exc, SecondFactorRequiredError) and not wants_json(request):
+        # A staff page before this session's second factor: to enrolment or the prompt.
+        return RedirectResponse(exc.location, status_code=303)
     if exc.http_status >= 500:
         log.error("request.failed code=%s path=%s", exc.code, request.url.path)
     detail = exc.message

@@ -3,6 +3,8 @@
     run_job(runtime, job_id, lease_owner=…)   process one claimed image job
     sweep_retention(runtime)                  delete what is past its retention period
     build_exports(runtime)                    build the waiting "Download my data" archives
+    send_breach_notices(runtime)              deliver pending incident notices, per person
+    verify_audit_log(runtime)                 check the access log's hash chain; alert
 
 Each takes ids and settings only, is idempotent, and opens its own short units of work
 (:meth:`~clearcutout.service.runtime.Runtime.unit_of_work`), so the same call is the
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
-from clearcutout.errors import ClearCutoutError
+from clearcutout.errors import ClearCutoutError, MailDeliveryError
 from clearcutout.service import jobs
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import export, retention
@@ -24,7 +26,13 @@ from clearcutout.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_exports", "run_job", "sweep_retention"]
+__all__ = [
+    "build_exports",
+    "run_job",
+    "send_breach_notices",
+    "sweep_retention",
+    "verify_audit_log",
+]
 
 
 # -- image jobs -----------------------------------------------------------------------------
@@ -145,3 +153,37 @@ def build_exports(runtime: Runtime) -> int:
             with runtime.unit_of_work() as ctx:
                 export.count_failure(ctx, export_id)
     return built
+
+
+# -- staff accountability -------------------------------------------------------------------
+
+
+def send_breach_notices(runtime: Runtime, incident_id: str | None = None) -> tuple[int, int]:
+    """Send every pending breach notice, each person in their own transaction (the mail
+    goes after its commit); a refused one is recorded and tried again next time.
+    Returns (sent, failed)."""
+    from clearcutout.service.staff import incidents
+
+    with runtime.unit_of_work() as ctx:
+        pending = incidents.pending_notices(ctx, incident_id)
+    sent = failed = 0
+    for incident, user_id in pending:
+        try:
+            with runtime.unit_of_work() as ctx:
+                sent += incidents.queue_notice(ctx, incident, user_id)
+        except MailDeliveryError as exc:
+            failed += 1
+            log.warning("incident.notice_failed incident_id=%s user_id=%s", incident, user_id)
+            with runtime.unit_of_work() as ctx:
+                incidents.notice_failed(ctx, incident, user_id, exc.message)
+    return sent, failed
+
+
+def verify_audit_log(runtime: Runtime) -> bool:
+    """Walk the access log's hash chain; a broken link alerts the admins. True if whole."""
+    from clearcutout.service.staff import monitoring
+
+    with runtime.unit_of_work() as ctx:
+        ok = monitoring.check_audit_chain(ctx)
+    log.log(logging.INFO if ok else logging.ERROR, "audit.verified ok=%s", ok)
+    return ok

@@ -45,9 +45,9 @@ _CHAIN_LOCK = 0x0C1EA2C0
 
 @dataclass(frozen=True)
 class AccessRecord:
-    """One entry as the person it is about sees it (staff shown as role + number)."""
+    """One entry as the person it is about sees it: staff shown as role + number, never
+    by name or account id."""
 
-    actor_user_id: str
     subject_user_id: str
     action: str
     reason: str
@@ -150,7 +150,6 @@ def entries_about(ctx: ServiceContext, subject_user_id: str) -> list[AccessRecor
     )
     return [
         AccessRecord(
-            actor_user_id=row.actor_user_id,
             subject_user_id=subject_user_id,
             action=row.action,
             reason=row.reason,
