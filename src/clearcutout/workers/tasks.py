@@ -170,7 +170,8 @@ def send_breach_notices(runtime: Runtime, incident_id: str | None = None) -> tup
     for incident, user_id in pending:
         try:
             with runtime.unit_of_work() as ctx:
-                sent += incidents.queue_notice(ctx, incident, user_id)
+                queued = incidents.queue_notice(ctx, incident, user_id)
+            sent += queued  # counted once the mail went out, after the commit
         except MailDeliveryError as exc:
             failed += 1
             log.warning("incident.notice_failed incident_id=%s user_id=%s", incident, user_id)

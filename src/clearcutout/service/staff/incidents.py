@@ -195,7 +195,7 @@ def queue_notice(ctx: ServiceContext, incident_id: str, user_id: str) -> bool:
             paragraphs=[
                 "We detected a security incident on %(detected)s that may have affected "
                 "your data: %(title)s",
-                "%(description)s",
+                "What happened: %(description)s",
                 "Our privacy policy promises to tell you within 72 hours; this is that "
                 "notice. If you have questions, reply to this email or use the privacy "
                 "page of your account.",

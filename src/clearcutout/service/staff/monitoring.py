@@ -109,7 +109,7 @@ def raise_alert(
                 greeting_name=None,
                 paragraphs=[
                     "A monitoring rule for staff access fired: %(rule)s.",
-                    "%(detail)s",
+                    "Details: %(detail)s",
                     "Review it in the admin area.",
                 ],
                 action_url=f"{ctx.settings.base_url.rstrip('/')}/staff/admin/alerts",
