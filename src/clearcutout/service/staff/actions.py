@@ -202,8 +202,8 @@ def view_jobs(
 def view_image(
     ctx: ServiceContext, staff: User, *, job_id: str, reason: str, source: str = ""
 ) -> ViewedImage:
-    """One uploaded image, decrypted for this one view, for a stated reason (logged
-    first: a refused or failed decryption is still on record as attempted)."""
+    """One uploaded image, decrypted for this one view, for a stated reason; the entry
+    is written in the same transaction as the read, so a view is never unlogged."""
     require_staff(staff)
     accesslog.clean_reason(reason)
     job = ctx.db.get(Job, job_id)
