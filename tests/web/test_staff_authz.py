@@ -185,6 +185,12 @@ def test_staff_pages_need_the_second_factor_first(app: Any, ids: dict[str, str])
     reused = again.post("/staff/2fa", data={"csrf_token": csrf_of(page.text), "code": codes[0]})
     assert reused.status_code == 400
     assert secret  # the secret itself is never stored in clear (sealed under the user key)
+    # Wrong codes are counted: after the login's per-account limit, even a right one waits.
+    limit = app.state.runtime.settings.throttle.login_per_account
+    for _ in range(limit - 1):  # one wrong code was counted above
+        again.post("/staff/2fa", data={"csrf_token": csrf_of(page.text), "code": "000000"})
+    blocked = again.post("/staff/2fa", data={"csrf_token": csrf_of(page.text), "code": codes[1]})
+    assert blocked.status_code == 429
     with app.state.runtime.unit_of_work() as ctx:
         row = ctx.db.scalar(select(User).where(User.staff_role == "support"))
         assert row is not None and row.totp_secret_enc is not None

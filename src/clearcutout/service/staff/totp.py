@@ -20,6 +20,7 @@ import pyotp
 from clearcutout.db.models import AuthSession, User
 from clearcutout.errors import SecondFactorRequiredError, ValidationError
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import throttle
 from clearcutout.service.infra.userkeys import read_email, seal, unseal, user_key
 from clearcutout.service.staff import accesslog
 
@@ -78,6 +79,20 @@ def _secret(ctx: ServiceContext, user: User) -> str:
     return unseal(user_key(ctx, user.id), user_id=user.id, field=_FIELD, blob=user.totp_secret_enc)
 
 
+def _subjects(ctx: ServiceContext, user: User) -> list[throttle.Subject]:
+    # Six digits are guessable without a limit: the login's per-account limit applies.
+    return [
+        throttle.Subject(
+            kind="account", value=f"totp:{user.id}", limit=ctx.settings.throttle.login_per_account
+        )
+    ]
+
+
+def count_failure(ctx: ServiceContext, user: User) -> None:
+    """Count a wrong code (the boundary commits it even though the form is refused)."""
+    throttle.record(ctx, "totp", _subjects(ctx, user))
+
+
 def _code_ok(ctx: ServiceContext, user: User, code: str) -> bool:
     digits = "".join(code.split())
     if not digits.isdigit():
@@ -90,6 +105,7 @@ def confirm_enrolment(
     ctx: ServiceContext, user: User, session: AuthSession, *, code: str, source: str = ""
 ) -> list[str]:
     """Activate TOTP with a first code; returns the recovery codes (shown once)."""
+    throttle.ensure_allowed(ctx, "totp", _subjects(ctx, user))
     if not _code_ok(ctx, user, code):
         raise ValidationError("That code is not right. Try the current one.", field="code")
     codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
@@ -112,6 +128,7 @@ def verify(
     ctx: ServiceContext, user: User, session: AuthSession, *, code: str, source: str = ""
 ) -> None:
     """Prove the second factor for this session: a TOTP code or an unused recovery code."""
+    throttle.ensure_allowed(ctx, "totp", _subjects(ctx, user))
     how = "TOTP code"
     if user.totp_enabled_at is None or not _code_ok(ctx, user, code):
         digest = _digest(code)
@@ -122,6 +139,7 @@ def verify(
         remaining.remove(match)
         user.totp_recovery_hashes = remaining
         how = f"recovery code ({len(remaining)} left)"
+    throttle.clear(ctx, "totp", _subjects(ctx, user))
     session.second_factor_at = ctx.now()
     ctx.db.flush()
     accesslog.record(

@@ -115,6 +115,7 @@ def enrol(request: Request, code: Annotated[str, Form()] = "") -> Response:
     except ValidationError as error:
         with unit_of_work(request) as ctx:
             user, _session = _signed_in(ctx, request, roles.SUPPORT)
+            totp.count_failure(ctx, user)
             enrolment = totp.enrolment(ctx, user)
         return render(
             request,
@@ -149,6 +150,7 @@ def second_factor(request: Request, code: Annotated[str, Form()] = "") -> Respon
     except ValidationError as error:
         with unit_of_work(request) as ctx:
             user, _session = _signed_in(ctx, request, roles.SUPPORT)
+            totp.count_failure(ctx, user)
         return render(
             request,
             "staff_2fa.html",
