@@ -133,3 +133,23 @@ def test_postgres_app_role_cannot_update_or_delete_the_log(services: Any, clock:
 
     run(services, look_as_app_role, clock)
     assert run(services, accesslog.verify).entries == 5
+
+
+def test_the_person_sees_role_and_number_in_their_export_never_the_staff_id(
+    services: Any, clock: Clock
+) -> None:
+    import io
+    import json
+    import zipfile
+
+    from clearcutout.service.privacy import export
+
+    boss, ada = _three_looks(services, clock)
+    archive = run(services, lambda ctx: export.build_zip(ctx, ctx.db.get(User, ada.id)))
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        entries = json.loads(opened.read("access_log.json"))
+    assert [(e["action"], e["role"], e["staff_number"]) for e in entries] == [
+        ("view_account", "support", 1)
+    ] * 3
+    assert [e["reason"] for e in entries] == ["ticket 0", "ticket 1", "ticket 2"]
+    assert boss.id not in json.dumps(entries)
