@@ -67,6 +67,8 @@ def test_access_outside_working_hours_alerts(services: Any, clock: Clock) -> Non
     assert run(services, monitoring.list_alerts) == []
     clock.advance(days=5, hours=14)  # Saturday 23:00
     run(services, lambda ctx: staff.view_account(ctx, helper, user_id=ada.id, reason="b"), clock)
+    clock.advance(minutes=20)  # the same night's work: no second alert
+    run(services, lambda ctx: staff.view_account(ctx, helper, user_id=ada.id, reason="c"), clock)
     [alert] = run(services, monitoring.list_alerts)
     assert alert.rule == "out_of_hours" and "2025-01-11 23:00" in alert.detail
 

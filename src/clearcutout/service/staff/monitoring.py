@@ -53,7 +53,9 @@ def after_record(ctx: ServiceContext, entry: AccessLogEntry) -> None:
     rules = ctx.settings.staff
     at = entry.created_at
     in_hours = rules.working_hours_start <= at.hour < rules.working_hours_end
-    if not in_hours or at.weekday() not in rules.working_days:
+    if (not in_hours or at.weekday() not in rules.working_days) and not _fired_recently(
+        ctx, "out_of_hours", entry.actor_user_id, since=at - timedelta(hours=1)
+    ):
         raise_alert(
             ctx,
             "out_of_hours",
@@ -70,16 +72,9 @@ def after_record(ctx: ServiceContext, entry: AccessLogEntry) -> None:
                 AccessLogEntry.created_at > since,
             )
         )
-        already = ctx.db.scalar(
-            select(func.count())
-            .select_from(AuditAlert)
-            .where(
-                AuditAlert.rule == "many_images",
-                AuditAlert.actor_user_id == entry.actor_user_id,
-                AuditAlert.created_at > since,
-            )
-        )
-        if (people or 0) > rules.image_views_max and not already:
+        if (people or 0) > rules.image_views_max and not _fired_recently(
+            ctx, "many_images", entry.actor_user_id, since=since
+        ):
             raise_alert(
                 ctx,
                 "many_images",
@@ -87,6 +82,20 @@ def after_record(ctx: ServiceContext, entry: AccessLogEntry) -> None:
                 detail=f"{entry.actor_role} #{entry.actor_staff_number} viewed images of "
                 f"{people} people within {rules.image_views_window_minutes} minutes",
             )
+
+
+def _fired_recently(ctx: ServiceContext, rule: str, actor_user_id: str, *, since: datetime) -> bool:
+    """One alert per rule and staff member per burst (an hour of night work is one)."""
+    count = ctx.db.scalar(
+        select(func.count())
+        .select_from(AuditAlert)
+        .where(
+            AuditAlert.rule == rule,
+            AuditAlert.actor_user_id == actor_user_id,
+            AuditAlert.created_at > since,
+        )
+    )
+    return bool(count)
 
 
 def raise_alert(
