@@ -101,8 +101,14 @@ def record(
     """Append that ``actor`` (None: the operator's shell) did ``action`` on
     ``subject_user_id``'s data, why, and from where (an IP address or ``cli``)."""
     why = clean_reason(reason)
+    # Writers take turns, so each reads the true last entry: PostgreSQL by an advisory
+    # lock (no table privilege needed), SQLite by taking its write lock with a write
+    # that changes nothing (its driver reads outside any transaction). ``seq`` is unique
+    # besides, so a chain can never fork.
     if ctx.db.get_bind().dialect.name == "postgresql":
         ctx.db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    else:
+        ctx.db.execute(text("UPDATE access_log SET seq = seq WHERE 1 = 0"))
     last = ctx.db.execute(
         select(AccessLogEntry.seq, AccessLogEntry.entry_hash)
         .order_by(AccessLogEntry.seq.desc())

@@ -17,7 +17,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.db.models import AuthSession, User
-from clearcutout.errors import NotFoundError, ServiceError, ValidationError
+from clearcutout.errors import (
+    NotFoundError,
+    SecondFactorRequiredError,
+    ServiceError,
+    ValidationError,
+)
 from clearcutout.service import staff
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import requests as privacy_requests
@@ -64,7 +69,7 @@ def _form_error(
     minimum: str = roles.SUPPORT,
 ) -> Response:
     """Show a refused form again with the message beside its field (a 404 stays one)."""
-    if isinstance(error, NotFoundError) or error.http_status in (303, 401):
+    if isinstance(error, NotFoundError | SecondFactorRequiredError):
         raise error
     with unit_of_work(request) as ctx:
         user = _staff(ctx, request, minimum)
