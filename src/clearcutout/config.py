@@ -182,6 +182,27 @@ class IntegrationSettings(BaseModel):
     endorsely_id: str | None = None
 
 
+class StaffSettings(BaseModel):
+    """Staff accountability (privacy policy, "Access Controls", "Data Breach"):
+    monitoring rules and the breach-notice deadline."""
+
+    # "Many images viewed quickly": more than ``image_views_max`` different people's
+    # images viewed by one staff account within ``image_views_window_minutes``.
+    image_views_max: int = Field(default=10, ge=1)
+    image_views_window_minutes: int = Field(default=10, ge=1)
+    # Working hours (UTC, [start, end) hours) and days (0 = Monday); staff access outside
+    # them raises an alert.
+    working_hours_start: int = Field(default=7, ge=0, le=23)
+    working_hours_end: int = Field(default=19, ge=1, le=24)
+    working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    # Hours between detecting a breach and the deadline for telling those affected.
+    breach_notice_hours: int = Field(default=72, ge=1)
+    # How often the periodic tasks verify the access log's hash chain (0 = never).
+    audit_verify_interval_seconds: float = Field(default=86400.0, ge=0)
+    # The name the authenticator app shows for staff TOTP entries.
+    totp_issuer: str = "ClearCutout"
+
+
 class EngineSettings(BaseSettings):
     """What the cutout engine needs; usable without the web service."""
 
@@ -236,6 +257,7 @@ class Settings(EngineSettings):
     integrations: IntegrationSettings = Field(default_factory=IntegrationSettings)
     url_fetch: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
     removebg: RemoveBgSettings = Field(default_factory=RemoveBgSettings)
+    staff: StaffSettings = Field(default_factory=StaffSettings)
     session_idle_minutes: int = 120
     session_absolute_days: int = 14
     email_token_hours: int = 48

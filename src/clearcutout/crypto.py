@@ -90,6 +90,14 @@ def blind_index(key: bytes, value: str) -> bytes:
     return hmac.new(key, value.strip().lower().encode("utf-8"), hashlib.sha256).digest()
 
 
+def chain_hash(prev_hash: str, fields: dict[str, str | int | None]) -> str:
+    """SHA-256 (hex) of ``prev_hash`` and ``fields`` as canonical JSON: one link of a
+    hash chain (the staff access log). Changing, removing or reordering an entry changes
+    its hash or breaks the next entry's ``prev_hash``."""
+    payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
 def _derive(secret: bytes, purpose: str) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose.encode()

@@ -45,10 +45,12 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   └── InvalidTokenError + ServiceError invalid_token: an emailed link used or expired
     ├── ServiceError                       (no code of its own)
     │   ├── AuthenticationError (401)      unauthenticated | invalid_credentials |
-    │   │   │                              invalid_api_key; keeps changes
+    │   │   │                              invalid_api_key | account_locked; keeps changes
     │   │   └── EmailNotVerifiedError (403) email_not_verified
     │   ├── PermissionDeniedError (403)    forbidden: e.g. an API key without the scope
-    │   │   └── CsrfError                  csrf_failed: the form's CSRF echo is missing
+    │   │   ├── CsrfError                  csrf_failed: the form's CSRF echo is missing
+    │   │   └── SecondFactorRequiredError  second_factor_required: a staff page before
+    │   │                                  the TOTP code of this session
     │   ├── ApiKeyError (403)              auth_failed | missing_api_key | invalid_api_key |
     │   │                                  insufficient_scope (remove.bg); keeps changes
     │   ├── InsufficientCreditsError (402) insufficient_credits: the month's credits are spent
@@ -287,6 +289,18 @@ class PermissionDeniedError(ServiceError):
 class CsrfError(PermissionDeniedError):
     code = "csrf_failed"
     title = "Request forgery check failed"
+
+
+class SecondFactorRequiredError(PermissionDeniedError):
+    """A staff page asked for before this session proved the second factor; pages
+    redirect to ``location`` (enrolment or the code prompt)."""
+
+    code = "second_factor_required"
+    title = "Second factor required"
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 @dataclass(frozen=True)

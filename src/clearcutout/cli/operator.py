@@ -7,6 +7,11 @@
     clearcutout users list
     clearcutout apikeys create EMAIL [--label L] [--scope images --scope account]
     clearcutout users grant-staff EMAIL / revoke-staff EMAIL
+    clearcutout staff grant EMAIL support|admin / staff revoke EMAIL
+    clearcutout audit verify
+    clearcutout incident record --title T --detected ISO [--description D]
+        (--email E ... | [--region R] [--plan P] [--from ISO] [--to ISO])
+    clearcutout incident list / incident notify [ID]
     clearcutout policy publish FILE --effective DATE --summary TEXT [--significant]
         [--summary-translation de=TEXT]
     clearcutout mail announce --category service_updates|marketing --subject S --body-file F
@@ -24,7 +29,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final
 
@@ -236,6 +241,152 @@ def _set_staff(email: str, *, is_staff: bool) -> str:
         return user.id
 
 
+def staff_grant(
+    email: Annotated[str, typer.Argument(help="Email address of the account.")],
+    role: Annotated[str, typer.Argument(help="support or admin.")],
+) -> None:
+    """Grant a staff role (logged in the access log as the operator's change)."""
+    from clearcutout.service.accounts import get_user_by_email
+    from clearcutout.service.staff import roles
+
+    with _unit_of_work() as ctx:
+        user = roles.set_role(
+            ctx,
+            actor=None,
+            user=get_user_by_email(ctx, email),
+            role=role,
+            reason="operator command",
+            source="cli",
+        )
+        user_id, number = user.id, user.staff_number
+    stdout.print(f"Account {user_id} is now {role} #{number}.")
+
+
+def staff_revoke(
+    email: Annotated[str, typer.Argument(help="Email address of the account.")],
+) -> None:
+    """Take any staff role away (and its second factor)."""
+    from clearcutout.service.accounts import get_user_by_email
+    from clearcutout.service.staff import roles
+
+    with _unit_of_work() as ctx:
+        user = roles.set_role(
+            ctx,
+            actor=None,
+            user=get_user_by_email(ctx, email),
+            role=None,
+            reason="operator command",
+            source="cli",
+        )
+        user_id = user.id
+    stdout.print(f"Account {user_id} is no longer staff.")
+
+
+def audit_verify() -> None:
+    """Check the access log's hash chain; name the first broken entry (exit 1)."""
+    from clearcutout.service.staff import accesslog
+
+    with _unit_of_work() as ctx:
+        result = accesslog.verify(ctx)
+    if result.ok:
+        stdout.print(f"Access log intact: {result.entries} entries.")
+        return
+    stderr.print(
+        f"Access log broken at entry #{result.broken_seq} (id {result.broken_id}): "
+        f"{result.problem}. {result.entries} entries before it are intact."
+    )
+    raise typer.Exit(1)
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("use ISO 8601, e.g. 2026-11-30T14:00", param_hint=name) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def incident_record(
+    title: Annotated[str, typer.Option(help="What happened, in one line.")],
+    detected: Annotated[str, typer.Option(help="When it was detected (ISO 8601, UTC).")],
+    description: Annotated[str, typer.Option(help="What users are told.")] = "",
+    email: Annotated[
+        list[str] | None, typer.Option(help="An affected account (repeat for more).")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="Affected users' region.")] = None,
+    plan: Annotated[str | None, typer.Option(help="Affected users' plan.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Window start: users with an image since.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Window end (exclusive).")] = None,
+) -> None:
+    """Record a breach, then send each affected user the notice (72-hour deadline)."""
+    from clearcutout.service.runtime import Runtime
+    from clearcutout.service.staff import incidents
+    from clearcutout.workers.tasks import send_breach_notices
+
+    detected_at = _when(detected, "--detected")
+    assert detected_at is not None
+    selection = incidents.Selection(
+        emails=tuple(email or ()),
+        region=region,
+        plan=plan,
+        start=_when(start, "--from"),
+        end=_when(end, "--to"),
+    )
+    with Runtime.from_settings(get_settings()) as runtime:
+        with runtime.unit_of_work() as ctx:
+            incident = incidents.record_incident(
+                ctx,
+                None,
+                title=title,
+                description=description,
+                detected_at=detected_at,
+                selection=selection,
+            )
+            incident_id, deadline = incident.id, incident.deadline_at
+        sent, failed = send_breach_notices(runtime, incident_id)
+    stdout.print(f"Incident {incident_id}: deadline {deadline:%Y-%m-%d %H:%M} UTC.")
+    stdout.print(f"Notices sent: {sent}; failed (retried by the periodic tasks): {failed}")
+
+
+def incident_list() -> None:
+    """Every incident with its deadline, notices delivered, time left or OVERDUE."""
+    from clearcutout.service.staff import incidents
+
+    with _unit_of_work() as ctx:
+        rows = incidents.list_incidents(ctx)
+    table = Table("id", "title", "detected", "deadline", "notified", "status")
+    for row in rows:
+        hours = int(row.time_left.total_seconds() // 3600)
+        status = "OVERDUE" if row.overdue else ("done" if row.complete else f"{hours} h left")
+        table.add_row(
+            row.id,
+            row.title,
+            f"{row.detected_at:%Y-%m-%d %H:%M}",
+            f"{row.deadline_at:%Y-%m-%d %H:%M}",
+            f"{row.delivered}/{row.affected}",
+            status,
+        )
+    stdout.print(table)
+
+
+def incident_notify(
+    incident_id: Annotated[str | None, typer.Argument(help="One incident (default: all).")] = None,
+) -> None:
+    """Send the breach notices still pending."""
+    from clearcutout.service.runtime import Runtime
+    from clearcutout.workers.tasks import send_breach_notices
+
+    with Runtime.from_settings(get_settings()) as runtime:
+        sent, failed = send_breach_notices(runtime, incident_id)
+    stdout.print(f"Notices sent: {sent}; failed: {failed}")
+    if failed:
+        raise typer.Exit(1)
+
+
 def _translations(values: list[str] | None) -> dict[str, str]:
     found: dict[str, str] = {}
     for value in values or []:
@@ -356,6 +507,13 @@ _GROUPS: Final[tuple[tuple[str, str, dict[str, Callable[..., None]]], ...]] = (
         },
     ),
     ("apikeys", "Manage API keys.", {"create": apikeys_create}),
+    ("staff", "Staff roles.", {"grant": staff_grant, "revoke": staff_revoke}),
+    ("audit", "The staff access log.", {"verify": audit_verify}),
+    (
+        "incident",
+        "Breach incidents and notices.",
+        {"record": incident_record, "list": incident_list, "notify": incident_notify},
+    ),
     ("policy", "Privacy-policy versions.", {"publish": policy_publish}),
     ("mail", "Emails to users.", {"announce": mail_announce}),
     ("retention", "Automatic deletion of images.", {"sweep": retention_sweep}),

@@ -33,12 +33,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "AccessLogEntry",
     "ApiKey",
+    "AuditAlert",
     "AuthSession",
     "Base",
     "ConsentEvent",
     "DataExport",
     "EmailPreference",
     "EmailToken",
+    "Incident",
+    "IncidentRecipient",
     "Job",
     "PolicyAcceptance",
     "PolicyVersionRow",
@@ -115,7 +118,18 @@ class User(Base):
     # Billing plan; some regions are offered only to some plans (``RegionSettings.plans``).
     plan: Mapped[str] = mapped_column(String(32), default="free")
     # Staff may read privacy requests and flag accounts (every access is in ``access_log``).
+    # ``is_staff`` mirrors ``staff_role is not None`` (``service.staff.roles`` sets both).
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # ``support`` or ``admin`` (None: a plain user); ``staff_number`` is how users see the
+    # person in "Who accessed your data" (role + number, never a name).
+    staff_role: Mapped[str | None] = mapped_column(String(16))
+    staff_number: Mapped[int | None] = mapped_column(Integer, unique=True)
+    # The TOTP secret sealed under the user's key; recovery codes as SHA-256 hex digests.
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None]
+    totp_recovery_hashes: Mapped[list[str] | None] = mapped_column(JSON)
+    # Set by an admin: sign-in and every session refused until unlocked.
+    locked_at: Mapped[datetime | None]
     # First-party referral attribution: the ``?ref=`` code the person arrived with.
     referral_code: Mapped[str | None] = mapped_column(String(64))
 
@@ -150,6 +164,8 @@ class AuthSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    # When this session proved the staff second factor (TOTP or a recovery code).
+    second_factor_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):
@@ -333,21 +349,77 @@ class PrivacyRequest(Base):
 
 
 class AccessLogEntry(Base):
-    """Staff access to a person's data: who, when, whose, what and why.
+    """Staff access to a person's data, role changes, staff sign-ins, exports and
+    deletions: who, when, whose, what, why and from where.
 
     Ids only (no names or emails), and no foreign keys: entries outlive both accounts.
-    Not tamper-evident yet (``service.staff.accesslog`` is the one writer).
+    Append-only and hash-chained: ``seq`` numbers the entries without gaps and
+    ``entry_hash`` covers every field plus ``prev_hash`` (``service.staff.accesslog`` is
+    the one writer; on PostgreSQL the application role may only INSERT and SELECT).
     """
 
     __tablename__ = "access_log"
     __table_args__ = (Index("ix_access_log_subject", "subject_user_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
     actor_user_id: Mapped[str] = mapped_column(String(32))
-    subject_user_id: Mapped[str] = mapped_column(String(32))
+    # ``support``, ``admin``, ``user`` (the person themself) or ``operator`` (the shell).
+    actor_role: Mapped[str] = mapped_column(String(16), default="")
+    actor_staff_number: Mapped[int | None] = mapped_column(Integer)
+    subject_user_id: Mapped[str | None] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    entry_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Incident(Base):
+    """A personal-data breach: what happened, when it was detected, and the 72-hour
+    deadline for telling the people affected (privacy policy, "Data Breach")."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    # How the affected users were chosen: ``{"user_ids": [...]}`` or the query's fields.
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IncidentRecipient(Base):
+    """One affected user and the delivery of their breach notice (ids only)."""
+
+    __tablename__ = "incident_recipients"
+
+    incident_id: Mapped[str] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lang: Mapped[str] = mapped_column(String(8), default="en")
+    delivered_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditAlert(Base):
+    """A monitoring rule that fired (``service.staff.monitoring``), shown to admins."""
+
+    __tablename__ = "audit_alerts"
+    __table_args__ = (Index("ix_audit_alerts_created", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    rule: Mapped[str] = mapped_column(String(32))
+    actor_user_id: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
 
 
 class PolicyVersionRow(Base):

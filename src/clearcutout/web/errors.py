@@ -12,13 +12,19 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from clearcutout.errors import BusyError, ClearCutoutError, ServiceError, ThrottledError
+from clearcutout.errors import (
+    BusyError,
+    ClearCutoutError,
+    SecondFactorRequiredError,
+    ServiceError,
+    ThrottledError,
+)
 from clearcutout.service.context import database_unavailable
 from clearcutout.web.error_messages import error_message
 from clearcutout.web.rendering import choose_language, error_text, render, translator
@@ -55,6 +61,9 @@ def _respond(request: Request, *, status: int, code: str, title: str, detail: st
 
 async def handle_clearcutout_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClearCutoutError)
+    if isinstance(exc, SecondFactorRequiredError) and not wants_json(request):
+        # A staff page before this session's second factor: to enrolment or the prompt.
+        return RedirectResponse(exc.location, status_code=303)
     if exc.http_status >= 500:
         log.error("request.failed code=%s path=%s", exc.code, request.url.path)
     detail = exc.message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -88,7 +88,9 @@ def render(
         "signed_in": user is not None,
         "when": when,
         "path": request.url.path,
-        "is_staff": bool(user is not None and user.is_staff),
+        "is_staff": bool(user is not None and (user.is_staff or user.staff_role)),
+        "is_admin": bool(user is not None and user.staff_role == "admin"),
+        "timedelta": timedelta,
         # Optional integrations (none unless configured; privacy policy, "Cookies &
         # Tracking"), and the first-party referral code carried from any page into
         # sign-up (no cookie).

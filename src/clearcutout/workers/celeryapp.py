@@ -141,6 +141,21 @@ def create_celery(settings: Settings) -> Celery:
                 "schedule": settings.retention_sweep_interval_seconds or 300.0,
                 "options": {"queue": settings.periodic_queue},
             },
+            "reconcile-storage": {
+                "task": "clearcutout.reconcile_storage",
+                "schedule": 3600.0,
+                "options": {"queue": settings.periodic_queue, "expires": 3600.0},
+            },
+            "send-breach-notices": {
+                "task": "clearcutout.send_breach_notices",
+                "schedule": 60.0,
+                "options": {"queue": settings.periodic_queue, "expires": 60.0},
+            },
+            "verify-audit-log": {
+                "task": "clearcutout.verify_audit_log",
+                "schedule": settings.staff.audit_verify_interval_seconds or 86400.0,
+                "options": {"queue": settings.periodic_queue},
+            },
         },
     )
     _register_tasks(app)
@@ -258,6 +273,18 @@ def _register_tasks(app: Celery) -> None:
     @app.task(name="clearcutout.sweep_retention", acks_late=True)
     def sweep_retention() -> int:
         return tasks.sweep_retention(_process_state().runtime).jobs_expired
+
+    @app.task(name="clearcutout.reconcile_storage", acks_late=True)
+    def reconcile_storage() -> int:
+        return tasks.reconcile_storage(_process_state().runtime).objects_deleted
+
+    @app.task(name="clearcutout.send_breach_notices", acks_late=True)
+    def send_breach_notices() -> int:
+        return tasks.send_breach_notices(_process_state().runtime)[0]
+
+    @app.task(name="clearcutout.verify_audit_log", acks_late=True)
+    def verify_audit_log() -> bool:
+        return tasks.verify_audit_log(_process_state().runtime)
 
     @app.task(
         name=CUTOUT,

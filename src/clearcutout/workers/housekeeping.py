@@ -7,7 +7,10 @@
   (``workers.tasks.reconcile_storage``: objects no job knows about, half-written files),
 * builds the "Download my data" archives that are waiting (``workers.tasks.build_exports``),
   at once when :meth:`Housekeeper.wake` is called after a request is committed, and at
-  every tick, so an archive whose build was cut short by a restart is built after it.
+  every tick, so an archive whose build was cut short by a restart is built after it;
+* sends pending breach notices at every tick (``workers.tasks.send_breach_notices``), and
+* verifies the access log's hash chain every ``staff.audit_verify_interval_seconds``
+  (daily by default; ``workers.tasks.verify_audit_log`` alerts the admins on a break).
 
 Both are tasks of ids and settings, each step its own transaction, so the same calls
 work from a Celery task. The thread holds the app's runtime, so it reads the same clock.
@@ -20,7 +23,13 @@ import threading
 import time
 
 from clearcutout.service.runtime import Runtime
-from clearcutout.workers.tasks import build_exports, reconcile_storage, sweep_retention
+from clearcutout.workers.tasks import (
+    build_exports,
+    reconcile_storage,
+    send_breach_notices,
+    sweep_retention,
+    verify_audit_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +81,13 @@ class Housekeeper:
     def _run(self) -> None:
         interval = self.runtime.settings.retention_sweep_interval_seconds
         next_sweep = time.monotonic() if interval > 0 else float("inf")
+        audit_interval = self.runtime.settings.staff.audit_verify_interval_seconds
+        next_audit = time.monotonic() if audit_interval > 0 else float("inf")
         while not self._stopping.is_set():
             self._build_exports()
+            self._staff_tasks(audit_due=time.monotonic() >= next_audit)
+            if time.monotonic() >= next_audit:
+                next_audit = time.monotonic() + audit_interval
             if time.monotonic() >= next_sweep:
                 self._sweep()
                 next_sweep = time.monotonic() + interval
@@ -97,3 +111,11 @@ class Housekeeper:
             build_exports(self.runtime)
         except Exception:
             log.exception("export.build_failed")
+
+    def _staff_tasks(self, *, audit_due: bool) -> None:
+        try:
+            send_breach_notices(self.runtime)
+            if audit_due:
+                verify_audit_log(self.runtime)
+        except Exception:
+            log.exception("staff.periodic_failed")

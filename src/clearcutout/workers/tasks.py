@@ -5,6 +5,8 @@
     build_exports(runtime)                    build the waiting "Download my data" archives
     reconcile_storage(runtime)                delete stored objects no job knows about
     dispatch_queued(runtime, send)            hand queued jobs to the broker again
+    send_breach_notices(runtime)              deliver pending incident notices, per person
+    verify_audit_log(runtime)                 check the access log's hash chain; alert
 
 Each takes ids and settings only, is idempotent, and opens its own short units of work
 (:meth:`~clearcutout.service.runtime.Runtime.unit_of_work`), so the same call is the
@@ -19,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from clearcutout.errors import ClearCutoutError
+from clearcutout.errors import ClearCutoutError, MailDeliveryError
 from clearcutout.service import jobs
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import metrics
@@ -34,7 +36,9 @@ __all__ = [
     "dispatch_queued",
     "reconcile_storage",
     "run_job",
+    "send_breach_notices",
     "sweep_retention",
+    "verify_audit_log",
 ]
 
 
@@ -223,3 +227,38 @@ def reconcile_storage(runtime: Runtime) -> reconcile.ReconcileReport:
         report.partials_deleted,
     )
     return report
+
+
+# -- staff accountability -------------------------------------------------------------------
+
+
+def send_breach_notices(runtime: Runtime, incident_id: str | None = None) -> tuple[int, int]:
+    """Send every pending breach notice, each person in their own transaction (the mail
+    goes after its commit); a refused one is recorded and tried again next time.
+    Returns (sent, failed)."""
+    from clearcutout.service.staff import incidents
+
+    with runtime.unit_of_work() as ctx:
+        pending = incidents.pending_notices(ctx, incident_id)
+    sent = failed = 0
+    for incident, user_id in pending:
+        try:
+            with runtime.unit_of_work() as ctx:
+                queued = incidents.queue_notice(ctx, incident, user_id)
+            sent += queued  # counted once the mail went out, after the commit
+        except MailDeliveryError as exc:
+            failed += 1
+            log.warning("incident.notice_failed incident_id=%s user_id=%s", incident, user_id)
+            with runtime.unit_of_work() as ctx:
+                incidents.notice_failed(ctx, incident, user_id, exc.message)
+    return sent, failed
+
+
+def verify_audit_log(runtime: Runtime) -> bool:
+    """Walk the access log's hash chain; a broken link alerts the admins. True if whole."""
+    from clearcutout.service.staff import monitoring
+
+    with runtime.unit_of_work() as ctx:
+        ok = monitoring.check_audit_chain(ctx)
+    log.log(logging.INFO if ok else logging.ERROR, "audit.verified ok=%s", ok)
+    return ok

@@ -87,8 +87,25 @@ def authenticate(ctx: ServiceContext, *, email: str, password: str, client_ip: s
         raise EmailNotVerifiedError(
             "Please confirm your email address first. We have sent you a new link."
         )
+    if user.locked_at is not None:
+        log.info("auth.login_refused user_id=%s reason=locked", user.id)
+        raise AuthenticationError(
+            "This account is locked. Please contact support.", code="account_locked"
+        )
     throttle.clear(ctx, "login", subjects[:1])
     log.info("auth.login user_id=%s", user.id)
+    if user.staff_role or user.is_staff:
+        # Privacy policy, "Access Controls": a staff sign-in is an access-log entry.
+        from clearcutout.service.staff import accesslog
+
+        accesslog.record(
+            ctx,
+            actor=user,
+            subject_user_id=None,
+            action="staff_login",
+            reason="signed in with password",
+            source=client_ip or "",
+        )
     return user
 
 

@@ -68,7 +68,8 @@ def resolve_session(ctx: ServiceContext, token: str | None) -> tuple[AuthSession
     if now - session.last_seen_at >= _TOUCH_EVERY:
         session.last_seen_at = now
     user = ctx.db.get(User, session.user_id)
-    if user is None:
+    if user is None or user.locked_at is not None:
+        # An admin locked the account (``service.staff.roles.lock_account``).
         return None
     return session, user
 

@@ -9,10 +9,10 @@ removes (:func:`erase_stored_data`):
 
 * every stored object under ``users/<id>/`` in **every** region's storage (not only the
   current one, so a copy left behind by an interrupted region move goes too);
-* the rows that reference the person: jobs, data exports, and – when the person asked
-  for the deletion – the staff access-log entries about them (ids only; nothing remains
-  to audit once everything is gone). A deletion staff decided (a child's account) keeps
-  them: they are the record of who deleted the account and why.
+* the rows that reference the person: jobs and data exports. The staff access-log
+  entries about them stay, as ids only: the log is append-only and hash-chained
+  (``service.staff.accesslog``), the record of who looked at the data and why, and the
+  deletion itself is an entry in it.
 
 Then the key is destroyed (crypto-shredding): an object copied before the deletion, a
 backup, or an object a late worker wrote, can no longer be opened by anyone.
@@ -27,7 +27,6 @@ from enum import StrEnum
 from sqlalchemy import delete
 
 from clearcutout.db.models import (
-    AccessLogEntry,
     ApiKey,
     AuthSession,
     ConsentEvent,
@@ -103,9 +102,9 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
     1. read what the confirmation email needs (address, name, language) while the key
        still exists;
     2. end every session (the session rows go, so the cookie stops working at once);
-    3. delete every stored object of the user, in every region, and the rows that
-       point at them: jobs, data exports and, when the person asked, the staff
-       access-log entries about them (:func:`erase_stored_data`);
+    3. log the deletion (the person's own; a staff decision is logged by its action),
+       then delete every stored object of the user, in every region, and the rows
+       that point at them: jobs and data exports (:func:`erase_stored_data`);
     4. delete the user's rows (``_USER_TABLES``, the remove.bg credit counters — keyed
        by a keyed hash of the id, so no id search finds them — then the user row,
        which cascades);
@@ -113,15 +112,26 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
        backup or a forgotten object, can no longer be read);
     6. queue the confirmation email (sent after the commit, account category).
 
-    Nothing is kept for billing: there is none yet (README, "Privacy"). A deletion staff
-    decided keeps its access-log entries (ids, action, reason) as the record of who
-    deleted the account and why; entries a staff member made about others stay too.
+    Nothing is kept for billing: there is none yet (README, "Privacy"). The access-log
+    entries (ids, action, reason) stay as the record of who accessed the data and who
+    deleted the account, and why.
     """
     email, name, lang = read_email(ctx, user), read_name(ctx, user), user.lang
     user_id = user.id
 
     sessions.revoke_all_sessions(ctx, user)
-    erase_stored_data(ctx, user_id, keep_access_log=reason is not DeletionReason.REQUESTED)
+    if reason is DeletionReason.REQUESTED:
+        from clearcutout.service.staff import accesslog  # staff imports this module
+
+        # A deletion is an access-log entry; a staff decision is logged by its action.
+        accesslog.record(
+            ctx,
+            actor=user,
+            subject_user_id=user_id,
+            action="account_deleted",
+            reason="deleted by the account's owner",
+        )
+    erase_stored_data(ctx, user_id)
     removebg.forget_user(ctx, user_id)  # credit counters are keyed by a hash of the id
     for table in _USER_TABLES:
         ctx.db.execute(delete(table).where(table.user_id == user_id))
@@ -161,7 +171,7 @@ class Erased:
     objects: int
 
 
-def erase_stored_data(ctx: ServiceContext, user_id: str, *, keep_access_log: bool) -> Erased:
+def erase_stored_data(ctx: ServiceContext, user_id: str) -> Erased:
     """Delete the person's objects in every region and the rows that point at them."""
     deleted = 0
     for region in ctx.settings.regions:
@@ -173,10 +183,7 @@ def erase_stored_data(ctx: ServiceContext, user_id: str, *, keep_access_log: boo
             delete(table).where(table.user_id == user_id),
             execution_options={"synchronize_session": False},
         )
-    if not keep_access_log:
-        ctx.db.execute(
-            delete(AccessLogEntry).where(AccessLogEntry.subject_user_id == user_id),
-            execution_options={"synchronize_session": False},
-        )
+    # The access log is append-only (hash-chained, and on PostgreSQL the application
+    # may not delete from it): its entries about the person stay, as ids only.
     log.info("account.objects_erased user_id=%s objects=%d", user_id, deleted)
     return Erased(objects=deleted)

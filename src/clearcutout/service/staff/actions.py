@@ -1,11 +1,15 @@
-"""The staff role and what it allows: reading privacy requests, looking an account up,
-and deleting a child's account.
+"""What staff do with a customer's data: each look is an explicit action with a written
+reason, logged before anything is shown (privacy policy, "Access Controls": access is
+"strictly limited to authorized personnel" and "All access is logged and monitored").
 
-The privacy policy promises that access to a person's data is "strictly limited to
-authorized personnel" and that "All access is logged and monitored" ("Data Security &
-Protection", "Access Controls"): every look at a person's data is written to the access
-log first (``accesslog``). Pages for staff answer 404 to everyone else
-(:func:`require_staff`), so their existence is not revealed.
+- view the account (id, email, name, region, plan, dates — never the password hash,
+  keys or API keys);
+- view job metadata (status, model, sizes, dates — not the original file names);
+- view one image, decrypted for that one view (never in a list);
+- flag a child's account (logged, then deleted).
+
+Pages for staff answer 404 to everyone else (``roles.require_role``), so their existence
+is not revealed.
 """
 
 from __future__ import annotations
@@ -14,26 +18,36 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from clearcutout.db.models import User
+from sqlalchemy import select
+
+from clearcutout.db.models import Job, User
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.accounts import find_user_by_email, get_user_by_email
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.jobs import history
 from clearcutout.service.privacy.erasure import DeletionReason, delete_account
-from clearcutout.service.staff import accesslog
+from clearcutout.service.staff import accesslog, roles
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "NOT_FOUND",
     "AccountFacts",
+    "JobFacts",
+    "ViewedImage",
     "flag_child",
     "look_up_account",
     "require_staff",
     "set_staff",
+    "view_account",
+    "view_image",
+    "view_jobs",
 ]
 
-NOT_FOUND = "This page does not exist."
+NOT_FOUND = roles.NOT_FOUND
+#: Newest jobs shown by "view job metadata".
+JOBS_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -46,21 +60,49 @@ class AccountFacts:
     region: str
     created_at: datetime
     email_verified: bool
+    plan: str = "free"
+    role: str | None = None
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    """Job metadata for staff: no file name, no image."""
+
+    id: str
+    status: str
+    region: str
+    model: str
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime
+    width: int | None
+    height: int | None
+    error_code: str | None
+
+
+@dataclass(frozen=True)
+class ViewedImage:
+    job_id: str
+    data: bytes
+    media_type: str
 
 
 def require_staff(user: User | None) -> User:
-    """``user`` if they are staff; :class:`NotFoundError` (a plain 404) otherwise."""
-    if user is None or not user.is_staff:
-        raise NotFoundError(NOT_FOUND)
-    return user
+    """``user`` if they have a staff role (support or admin); a plain 404 otherwise."""
+    return roles.require_role(user, roles.SUPPORT)
 
 
 def set_staff(ctx: ServiceContext, *, email: str, is_staff: bool) -> User:
-    """Operator command: grant or revoke the staff role."""
+    """Operator command: grant the support role, or revoke any role."""
     user = get_user_by_email(ctx, email)
-    user.is_staff = is_staff
-    log.info("staff.role_changed user_id=%s is_staff=%s", user.id, is_staff)
-    return user
+    return roles.set_role(
+        ctx,
+        actor=None,
+        user=user,
+        role=roles.SUPPORT if is_staff else None,
+        reason="operator command",
+    )
 
 
 def _facts(ctx: ServiceContext, user: User) -> AccountFacts:
@@ -71,32 +113,129 @@ def _facts(ctx: ServiceContext, user: User) -> AccountFacts:
         region=user.region,
         created_at=user.created_at,
         email_verified=user.email_verified_at is not None,
+        plan=user.plan,
+        role=roles.role_of(user),
+        locked=user.locked_at is not None,
     )
 
 
-def look_up_account(ctx: ServiceContext, staff: User, *, email: str, reason: str) -> AccountFacts:
-    """Find an account by email for a stated reason (logged)."""
+def _customer(ctx: ServiceContext, user_id: str) -> User:
+    user = ctx.db.get(User, user_id)
+    if user is None:
+        raise NotFoundError("No such account.")
+    return user
+
+
+def look_up_account(
+    ctx: ServiceContext, staff: User, *, email: str, reason: str, source: str = ""
+) -> AccountFacts:
+    """Find an account by email (blind index) for a stated reason (logged)."""
     require_staff(staff)
-    if not " ".join(reason.split()):
-        raise ValidationError("Say why you need to access this data.", field="reason")
+    accesslog.clean_reason(reason)
     user = find_user_by_email(ctx, email)
     if user is None:
         raise ValidationError("No account with this email address.", field="email")
     accesslog.record(
-        ctx, actor=staff, subject_user_id=user.id, action="view_account", reason=reason
+        ctx,
+        actor=staff,
+        subject_user_id=user.id,
+        action="view_account",
+        reason=reason,
+        source=source,
     )
     return _facts(ctx, user)
 
 
-def flag_child(ctx: ServiceContext, staff: User, *, user_id: str, reason: str) -> None:
+def view_account(
+    ctx: ServiceContext, staff: User, *, user_id: str, reason: str, source: str = ""
+) -> AccountFacts:
+    """One account's facts by id, for a stated reason (logged)."""
+    require_staff(staff)
+    accesslog.clean_reason(reason)
+    user = _customer(ctx, user_id)
+    accesslog.record(
+        ctx,
+        actor=staff,
+        subject_user_id=user.id,
+        action="view_account",
+        reason=reason,
+        source=source,
+    )
+    return _facts(ctx, user)
+
+
+def view_jobs(
+    ctx: ServiceContext, staff: User, *, user_id: str, reason: str, source: str = ""
+) -> list[JobFacts]:
+    """The newest jobs' metadata of one person, for a stated reason (logged)."""
+    require_staff(staff)
+    accesslog.clean_reason(reason)
+    user = _customer(ctx, user_id)
+    accesslog.record(
+        ctx,
+        actor=staff,
+        subject_user_id=user.id,
+        action="view_jobs",
+        reason=reason,
+        source=source,
+    )
+    jobs = ctx.db.scalars(
+        select(Job).where(Job.user_id == user.id).order_by(Job.created_at.desc()).limit(JOBS_SHOWN)
+    )
+    return [
+        JobFacts(
+            id=job.id,
+            status=job.status,
+            region=job.region,
+            model=job.model,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            expires_at=job.expires_at,
+            width=job.result_width,
+            height=job.result_height,
+            error_code=job.error_code,
+        )
+        for job in jobs
+    ]
+
+
+def view_image(
+    ctx: ServiceContext, staff: User, *, job_id: str, reason: str, source: str = ""
+) -> ViewedImage:
+    """One uploaded image, decrypted for this one view, for a stated reason; the entry
+    is written in the same transaction as the read, so a view is never unlogged."""
+    require_staff(staff)
+    accesslog.clean_reason(reason)
+    job = ctx.db.get(Job, job_id)
+    if job is None:
+        raise NotFoundError("No such job.")
+    owner = _customer(ctx, job.user_id)
+    accesslog.record(
+        ctx,
+        actor=staff,
+        subject_user_id=owner.id,
+        action="view_image",
+        reason=f"job {job.id}: {reason}",
+        source=source,
+    )
+    stored = history.original(ctx, owner, job.id)
+    return ViewedImage(job_id=job.id, data=stored.data, media_type=stored.media_type)
+
+
+def flag_child(
+    ctx: ServiceContext, staff: User, *, user_id: str, reason: str, source: str = ""
+) -> None:
     """The account belongs to a child under the minimum age: log it and delete it."""
     require_staff(staff)
-    user = ctx.db.get(User, user_id)
-    if user is None:
-        raise NotFoundError("No such account.")
+    user = _customer(ctx, user_id)
     if user.id == staff.id:
         raise ValidationError("You cannot flag your own account.", field="reason")
     accesslog.record(
-        ctx, actor=staff, subject_user_id=user.id, action="flag_child_delete", reason=reason
+        ctx,
+        actor=staff,
+        subject_user_id=user.id,
+        action="flag_child_delete",
+        reason=reason,
+        source=source,
     )
     delete_account(ctx, user, reason=DeletionReason.CHILD)

@@ -14,11 +14,24 @@ from clearcutout.errors import ServiceError
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import consent, emailprefs, export, policy, residency
 from clearcutout.service.privacy import requests as privacy_requests
+from clearcutout.service.staff import accesslog
 from clearcutout.web.boundary import Principal, session_principal, unit_of_work
 from clearcutout.web.navigation import after_login, safe_next, to_login
 from clearcutout.web.rendering import choose_language, error_text, render
 
 router = APIRouter()
+
+# What each logged staff action means to the person whose data it was.
+ACCESS_LABELS = {
+    "view_account": "Viewed your account details",
+    "view_jobs": "Viewed your list of images (no pictures)",
+    "view_image": "Viewed one of your images",
+    "read_privacy_request": "Read your privacy request",
+    "flag_child_delete": "Deleted the account as a child's",
+    "role_change": "Changed your staff role",
+    "lock_account": "Locked your account",
+    "unlock_account": "Unlocked your account",
+}
 
 # Outcome shown after a redirect.
 NOTICES = {
@@ -46,6 +59,9 @@ def _privacy_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any
         "exports": export.list_exports(ctx, user),
         "export_link_hours": ctx.settings.export_link_hours,
         "location": residency.data_location(ctx.settings, user),
+        # Privacy policy, "Access Controls": every staff access, as role + staff number.
+        "staff_accesses": accesslog.entries_about(ctx, user.id),
+        "access_labels": ACCESS_LABELS,
     }
 
 

@@ -1,19 +1,34 @@
-"""Staff pages (privacy policy, "Access Controls"): privacy requests with their age,
-account look-up, flagging a child's account. Everyone who is not staff gets a plain 404."""
+"""Staff pages (privacy policy, "Access Controls"): the second factor, privacy requests
+with their age and deadline, reasoned access to a customer's account, jobs and one image,
+and the admin area (people and roles, incidents, the access log, alerts, usage charts).
+
+Every route checks the role on the server (``_staff``): anyone without it gets a plain
+404, and a staff session without its second factor is sent to enrol or to the prompt
+(``SecondFactorRequiredError``, turned into a redirect by ``web/errors.py``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from clearcutout.db.models import User
-from clearcutout.errors import ServiceError, ValidationError
+from clearcutout.db.models import AuthSession, User
+from clearcutout.errors import (
+    NotFoundError,
+    SecondFactorRequiredError,
+    ServiceError,
+    ValidationError,
+)
 from clearcutout.service import staff
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import requests as privacy_requests
-from clearcutout.web.boundary import session_principal, unit_of_work
+from clearcutout.service.staff import accesslog, admin, incidents, monitoring, roles, totp
+from clearcutout.web.boundary import client_ip, runtime, session_principal, unit_of_work
+from clearcutout.web.charts import bar_chart
 from clearcutout.web.rendering import choose_language, error_text, render
 
 router = APIRouter(prefix="/staff")
@@ -21,17 +36,142 @@ router = APIRouter(prefix="/staff")
 NOTICES = {
     "closed": "The request was marked as answered.",
     "deleted": "The account was deleted and its owner informed.",
+    "role": "The role was changed.",
+    "locked": "The account was locked.",
+    "unlocked": "The account was unlocked.",
+    "incident": "The incident was recorded and the notices were sent.",
+    "acknowledged": "The alert was marked as seen.",
 }
 
 
-def _staff(ctx: ServiceContext, request: Request) -> User:
+def _signed_in(ctx: ServiceContext, request: Request, minimum: str) -> tuple[User, AuthSession]:
+    """The signed-in staff member with at least ``minimum`` (404 for anyone else)."""
     principal = session_principal(ctx, request)
-    return staff.require_staff(principal.user if principal else None)
+    user = roles.require_role(principal.user if principal else None, minimum)
+    assert principal is not None and principal.session_id is not None
+    session = ctx.db.get(AuthSession, principal.session_id)
+    assert session is not None
+    return user, session
+
+
+def _staff(ctx: ServiceContext, request: Request, minimum: str = roles.SUPPORT) -> User:
+    """The staff member, after the role check and this session's second factor."""
+    user, session = _signed_in(ctx, request, minimum)
+    totp.require_second_factor(user, session)
+    return user
+
+
+def _form_error(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    error: ServiceError,
+    minimum: str = roles.SUPPORT,
+) -> Response:
+    """Show a refused form again with the message beside its field (a 404 stays one)."""
+    if isinstance(error, NotFoundError | SecondFactorRequiredError):
+        raise error
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, minimum)
+        context = {**context, **_extra(ctx, template)}
+    return render(
+        request,
+        template,
+        {
+            **context,
+            "error": error_text(error, choose_language(request, user)),
+            "error_field": getattr(error, "field", None),
+        },
+        user=user,
+        status_code=error.http_status if error.http_status < 500 else 400,
+    )
+
+
+def _extra(ctx: ServiceContext, template: str) -> dict[str, Any]:
+    """What a page needs besides the form when it is shown again."""
+    if template == "staff_incidents.html":
+        return {"incidents": incidents.list_incidents(ctx), "regions": ctx.settings.regions}
+    return {}
+
+
+# -- the second factor ---------------------------------------------------------------------
+
+
+@router.get("/2fa/enrol", response_class=HTMLResponse)
+def enrol_page(request: Request) -> Response:
+    """Set up TOTP: a new secret to type (or scan) into an authenticator app."""
+    with unit_of_work(request) as ctx:
+        user, _session = _signed_in(ctx, request, roles.SUPPORT)
+        if user.totp_enabled_at is not None:
+            return RedirectResponse(totp.VERIFY_PATH, status_code=303)
+        enrolment = totp.start_enrolment(ctx, user)
+    return render(request, "staff_2fa_enrol.html", {"enrolment": enrolment}, user=user)
+
+
+@router.post("/2fa/enrol", response_class=HTMLResponse)
+def enrol(request: Request, code: Annotated[str, Form()] = "") -> Response:
+    """Confirm the first code; show the recovery codes once."""
+    try:
+        with unit_of_work(request) as ctx:
+            user, session = _signed_in(ctx, request, roles.SUPPORT)
+            codes = totp.confirm_enrolment(
+                ctx, user, session, code=code, source=client_ip(request) or ""
+            )
+    except ValidationError as error:
+        with unit_of_work(request) as ctx:
+            user, _session = _signed_in(ctx, request, roles.SUPPORT)
+            totp.count_failure(ctx, user)
+            enrolment = totp.enrolment(ctx, user)
+        return render(
+            request,
+            "staff_2fa_enrol.html",
+            {
+                "enrolment": enrolment,
+                "error": error_text(error, choose_language(request, user)),
+                "error_field": "code",
+            },
+            user=user,
+            status_code=400,
+        )
+    return render(request, "staff_2fa_codes.html", {"codes": codes}, user=user)
+
+
+@router.get("/2fa", response_class=HTMLResponse)
+def second_factor_page(request: Request) -> Response:
+    with unit_of_work(request) as ctx:
+        user, _session = _signed_in(ctx, request, roles.SUPPORT)
+        if user.totp_enabled_at is None:
+            return RedirectResponse(totp.ENROL_PATH, status_code=303)
+    return render(request, "staff_2fa.html", {}, user=user)
+
+
+@router.post("/2fa", response_class=HTMLResponse)
+def second_factor(request: Request, code: Annotated[str, Form()] = "") -> Response:
+    """A TOTP code or a recovery code opens the staff pages for this session."""
+    try:
+        with unit_of_work(request) as ctx:
+            user, session = _signed_in(ctx, request, roles.SUPPORT)
+            totp.verify(ctx, user, session, code=code, source=client_ip(request) or "")
+    except ValidationError as error:
+        with unit_of_work(request) as ctx:
+            user, _session = _signed_in(ctx, request, roles.SUPPORT)
+            totp.count_failure(ctx, user)
+        return render(
+            request,
+            "staff_2fa.html",
+            {"error": error_text(error, choose_language(request, user)), "error_field": "code"},
+            user=user,
+            status_code=400,
+        )
+    return RedirectResponse("/staff/requests", status_code=303)
+
+
+# -- privacy requests ----------------------------------------------------------------------
 
 
 @router.get("/requests", response_class=HTMLResponse)
 def requests_page(request: Request, done: str | None = None) -> Response:
-    """Open privacy requests, oldest first, with their age."""
+    """Open privacy requests, oldest first, with their age and deadline."""
     with unit_of_work(request) as ctx:
         user = _staff(ctx, request)
         pending = privacy_requests.list_for_staff(ctx, user)
@@ -43,6 +183,8 @@ def requests_page(request: Request, done: str | None = None) -> Response:
             "request_kinds": privacy_requests.KINDS,
             "processing_choices": privacy_requests.PROCESSING,
             "notice": NOTICES.get(done or ""),
+            "deadline_days": admin.REQUEST_DEADLINE_DAYS,
+            "is_admin": roles.has_role(user, roles.ADMIN),
         },
         user=user,
     )
@@ -75,6 +217,9 @@ def close_request(request: Request, request_id: str) -> Response:
     return RedirectResponse("/staff/requests?done=closed", status_code=303)
 
 
+# -- reasoned access to a customer's data ----------------------------------------------------
+
+
 @router.get("/accounts", response_class=HTMLResponse)
 def accounts_page(request: Request) -> Response:
     """Look up an account by email (a reason is required and logged)."""
@@ -94,24 +239,45 @@ def lookup_account(
     try:
         with unit_of_work(request) as ctx:
             user = _staff(ctx, request)
-            facts = staff.look_up_account(ctx, user, email=email, reason=reason)
+            facts = staff.look_up_account(
+                ctx, user, email=email, reason=reason, source=client_ip(request) or ""
+            )
     except ServiceError as error:
-        if error.http_status == 404:
-            raise
+        return _form_error(request, "staff_accounts.html", {"values": values}, error)
+    return render(request, "staff_accounts.html", {"values": values, "facts": facts}, user=user)
+
+
+@router.post("/accounts/{user_id}/jobs", response_class=HTMLResponse)
+def account_jobs(request: Request, user_id: str, reason: Annotated[str, Form()] = "") -> Response:
+    """One person's job metadata (no file names, no images); logged with its reason."""
+    try:
         with unit_of_work(request) as ctx:
             user = _staff(ctx, request)
-        return render(
-            request,
-            "staff_accounts.html",
-            {
-                "values": values,
-                "error": error_text(error, choose_language(request, user)),
-                "error_field": getattr(error, "field", None),
-            },
-            user=user,
-            status_code=error.http_status if error.http_status < 500 else 400,
-        )
-    return render(request, "staff_accounts.html", {"values": values, "facts": facts}, user=user)
+            jobs = staff.view_jobs(
+                ctx, user, user_id=user_id, reason=reason, source=client_ip(request) or ""
+            )
+    except ServiceError as error:
+        return _form_error(request, "staff_jobs.html", {"jobs": None, "subject_id": user_id}, error)
+    return render(request, "staff_jobs.html", {"jobs": jobs, "subject_id": user_id}, user=user)
+
+
+@router.post("/jobs/{job_id}/image", response_class=HTMLResponse)
+def job_image(request: Request, job_id: str, reason: Annotated[str, Form()] = "") -> Response:
+    """One uploaded image, decrypted for this one view (inline, never cached)."""
+    try:
+        with unit_of_work(request) as ctx:
+            user = _staff(ctx, request)
+            viewed = staff.view_image(
+                ctx, user, job_id=job_id, reason=reason, source=client_ip(request) or ""
+            )
+    except ServiceError as error:
+        return _form_error(request, "staff_image.html", {"image_url": None}, error)
+    url = f"data:{viewed.media_type};base64,{base64.b64encode(viewed.data).decode()}"
+    response = render(
+        request, "staff_image.html", {"image_url": url, "job_id": viewed.job_id}, user=user
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/accounts/{user_id}/flag-child")
@@ -126,5 +292,271 @@ def flag_child(
         user = _staff(ctx, request)
         if confirm != "yes":
             raise ValidationError("Tick the box to confirm the deletion.", field="confirm")
-        staff.flag_child(ctx, user, user_id=user_id, reason=reason)
+        staff.flag_child(ctx, user, user_id=user_id, reason=reason, source=client_ip(request) or "")
     return RedirectResponse("/staff/requests?done=deleted", status_code=303)
+
+
+# -- the admin area ------------------------------------------------------------------------
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_home(request: Request) -> Response:
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        alerts = [a for a in monitoring.list_alerts(ctx, limit=20) if not a.acknowledged]
+    return render(request, "staff_admin.html", {"open_alerts": alerts}, user=user)
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def admin_users(request: Request, done: str | None = None) -> Response:
+    """Staff accounts with role, number, second factor and lock state."""
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        members = admin.staff_members(ctx)
+    return render(
+        request,
+        "staff_users.html",
+        {"members": members, "values": {}, "notice": NOTICES.get(done or "")},
+        user=user,
+    )
+
+
+@router.post("/admin/users/find", response_class=HTMLResponse)
+def admin_find_user(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Find an account by email through the blind index (a look: logged, with reason)."""
+    values = {"email": email, "reason": reason}
+    try:
+        with unit_of_work(request) as ctx:
+            user = _staff(ctx, request, roles.ADMIN)
+            facts = staff.look_up_account(
+                ctx, user, email=email, reason=reason, source=client_ip(request) or ""
+            )
+            members = admin.staff_members(ctx)
+    except ServiceError as error:
+        with unit_of_work(request) as ctx:
+            members = admin.staff_members(ctx)
+        return _form_error(
+            request,
+            "staff_users.html",
+            {"members": members, "values": values},
+            error,
+            roles.ADMIN,
+        )
+    return render(
+        request,
+        "staff_users.html",
+        {"members": members, "values": values, "facts": facts},
+        user=user,
+    )
+
+
+@router.post("/admin/users/{user_id}/role")
+def admin_set_role(
+    request: Request,
+    user_id: str,
+    role: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Grant ``support``/``admin`` or take the role away (``user``); logged."""
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        accesslog.clean_reason(reason)
+        target = ctx.db.get(User, user_id)
+        if target is None:
+            raise NotFoundError("No such account.")
+        roles.set_role(
+            ctx,
+            actor=user,
+            user=target,
+            role=None if role == "user" else role,
+            reason=reason,
+            source=client_ip(request) or "",
+        )
+    return RedirectResponse("/staff/admin/users?done=role", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/lock")
+def admin_lock(
+    request: Request,
+    user_id: str,
+    reason: Annotated[str, Form()] = "",
+    locked: Annotated[str, Form()] = "yes",
+) -> Response:
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        roles.set_locked(
+            ctx,
+            user,
+            user_id=user_id,
+            locked=locked == "yes",
+            reason=reason,
+            source=client_ip(request) or "",
+        )
+    done = "locked" if locked == "yes" else "unlocked"
+    return RedirectResponse(f"/staff/admin/users?done={done}", status_code=303)
+
+
+@router.get("/admin/incidents", response_class=HTMLResponse)
+def admin_incidents(request: Request, done: str | None = None) -> Response:
+    """Incidents with their deadline, delivery and time left (or overdue)."""
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        context = _extra(ctx, "staff_incidents.html")
+    return render(
+        request,
+        "staff_incidents.html",
+        {**context, "values": {}, "notice": NOTICES.get(done or "")},
+        user=user,
+    )
+
+
+def _iso(value: str, field: str) -> datetime | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError("Use a date and time like 2026-11-30T14:00.", field=field) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.post("/admin/incidents", response_class=HTMLResponse)
+def admin_record_incident(
+    request: Request,
+    title: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    detected_at: Annotated[str, Form()] = "",
+    emails: Annotated[str, Form()] = "",
+    region: Annotated[str, Form()] = "",
+    plan: Annotated[str, Form()] = "",
+    start: Annotated[str, Form()] = "",
+    end: Annotated[str, Form()] = "",
+) -> Response:
+    """Record an incident and send the notices (each person's delivery is recorded)."""
+    values = {
+        "title": title,
+        "description": description,
+        "detected_at": detected_at,
+        "emails": emails,
+        "region": region,
+        "plan": plan,
+        "start": start,
+        "end": end,
+    }
+    try:
+        with unit_of_work(request) as ctx:
+            user = _staff(ctx, request, roles.ADMIN)
+            detected = _iso(detected_at, "detected_at")
+            if detected is None:
+                raise ValidationError("Say when the incident was detected.", field="detected_at")
+            selection = incidents.Selection(
+                emails=tuple(e for e in emails.replace(",", " ").split() if e),
+                region=region or None,
+                plan=plan or None,
+                start=_iso(start, "start"),
+                end=_iso(end, "end"),
+            )
+            incident = incidents.record_incident(
+                ctx,
+                user,
+                title=title,
+                description=description,
+                detected_at=detected,
+                selection=selection,
+                source=client_ip(request) or "",
+            )
+            incident_id = incident.id
+    except ServiceError as error:
+        return _form_error(request, "staff_incidents.html", {"values": values}, error, roles.ADMIN)
+    from clearcutout.workers.tasks import send_breach_notices
+
+    send_breach_notices(runtime(request), incident_id)
+    return RedirectResponse(f"/staff/admin/incidents/{incident_id}", status_code=303)
+
+
+@router.get("/admin/incidents/{incident_id}", response_class=HTMLResponse)
+def admin_incident(request: Request, incident_id: str) -> Response:
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        info = incidents.get_incident(ctx, incident_id)
+        people = incidents.recipients(ctx, incident_id)
+    return render(
+        request, "staff_incident.html", {"incident": info, "recipients": people}, user=user
+    )
+
+
+@router.get("/admin/log", response_class=HTMLResponse)
+def admin_log(
+    request: Request,
+    actor: str = "",
+    subject: str = "",
+    action: str = "",
+    since: str = "",
+    until: str = "",
+) -> Response:
+    """The access log, newest first, with filters; and whether its chain is whole."""
+    values = {"actor": actor, "subject": subject, "action": action, "since": since, "until": until}
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        try:
+            filters = admin.LogFilter(
+                actor=actor.strip() or None,
+                subject=subject.strip() or None,
+                action=action.strip() or None,
+                since=_iso(since, "since"),
+                until=_iso(until, "until"),
+            )
+        except ValidationError:
+            filters = admin.LogFilter()
+        entries = admin.access_log(ctx, user, filters)
+        verified = accesslog.verify(ctx)
+    return render(
+        request,
+        "staff_log.html",
+        {"entries": entries, "values": values, "verified": verified},
+        user=user,
+    )
+
+
+@router.get("/admin/alerts", response_class=HTMLResponse)
+def admin_alerts(request: Request, done: str | None = None) -> Response:
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        alerts = monitoring.list_alerts(ctx)
+    return render(
+        request,
+        "staff_alerts.html",
+        {"alerts": alerts, "rules": monitoring.RULES, "notice": NOTICES.get(done or "")},
+        user=user,
+    )
+
+
+@router.post("/admin/alerts/{alert_id}/ack")
+def admin_ack_alert(request: Request, alert_id: str) -> Response:
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        monitoring.acknowledge(ctx, user, alert_id)
+    return RedirectResponse("/staff/admin/alerts?done=acknowledged", status_code=303)
+
+
+@router.get("/admin/stats", response_class=HTMLResponse)
+def admin_stats(request: Request) -> Response:
+    """Anonymous usage statistics as server-drawn SVG charts."""
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, roles.ADMIN)
+        figures = admin.usage_figures(ctx)
+    labels = [f"{d.day:%m-%d}" for d in figures.days]
+    charts = {
+        "images": bar_chart(labels, [d.images for d in figures.days], title="Images per day"),
+        "success": bar_chart(
+            labels,
+            [round(100 * d.success_rate, 1) for d in figures.days],
+            title="Success rate per day",
+            unit=" %",
+        ),
+    }
+    return render(request, "staff_stats.html", {"figures": figures, "charts": charts}, user=user)
