@@ -23,6 +23,7 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   ├── TruncatedImageError            failed_to_read_image: an image cut short
     │   ├── UnsupportedImageError          invalid_file_type: not an image we decode
     │   ├── ImageTooLargeError             resolution_too_high: over the pixel limit
+    │   ├── AspectRatioError               aspect_ratio_too_high: a strip (1×1,000,000)
     │   ├── FileTooLargeError (413)        file_too_large: over the byte limit
     │   ├── InvalidOptionError             invalid_input | invalid_<option>: invalid_size,
     │   │                                  invalid_format, invalid_channels, invalid_bg_color,
@@ -159,6 +160,14 @@ class UnsupportedImageError(InputError):
 class ImageTooLargeError(InputError):
     code = "resolution_too_high"
     title = "Resolution too high"
+
+
+class AspectRatioError(InputError):
+    """Longer side over ``max_aspect_ratio`` × the shorter: no photo, and the model sees a
+    320×320 squash of it."""
+
+    code = "aspect_ratio_too_high"
+    title = "Aspect ratio too high"
 
 
 class FileTooLargeError(InputError):

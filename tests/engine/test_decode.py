@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import resource
 import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from PIL import Image, ImageCms
 
 from clearcutout.engine.decode import decode_image
 from clearcutout.errors import (
+    AspectRatioError,
     ClearCutoutError,
     EmptyImageError,
     ImageTooLargeError,
@@ -444,6 +446,60 @@ def test_a_huge_image_that_is_tiny_on_disk_is_refused_before_decoding(side: int)
     assert "50 megapixels" in caught.value.message
     assert "DOS" not in caught.value.message
     assert_clear_message(caught.value)
+
+
+def _strip_png(width: int, height: int) -> bytes:
+    """A PNG header declaring ``width``×``height`` and one tiny IDAT (never decoded)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 4))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(1, 1_000_000), (1_000_000, 1), (1, 49_000_000), (101, 1), (1, 101)]
+)
+def test_a_strip_over_the_aspect_ratio_limit_is_refused_from_its_header(
+    width: int, height: int
+) -> None:
+    data = _strip_png(width, height)
+    assert len(data) < 100
+
+    with pytest.raises(AspectRatioError) as caught:
+        decode_image(data, max_pixels=LIMIT, max_aspect_ratio=100)
+
+    assert caught.value.code == "aspect_ratio_too_high"
+    assert caught.value.http_status == 400
+    assert f"{width}×{height}" in caught.value.message
+    assert "100 times" in caught.value.message
+    assert_clear_message(caught.value)
+
+
+@pytest.mark.parametrize(("width", "height"), [(100, 1), (1, 100), (3000, 30)])
+def test_a_strip_exactly_at_the_aspect_ratio_limit_is_decoded(width: int, height: int) -> None:
+    data = encode(Image.new("RGB", (width, height), RED), "PNG")
+
+    decoded = decode_image(data, max_pixels=LIMIT, max_aspect_ratio=100)
+
+    assert (decoded.width, decoded.height) == (width, height)
+
+
+def test_the_aspect_ratio_limit_is_the_callers_to_raise() -> None:
+    data = encode(Image.new("RGB", (1000, 1), RED), "PNG")
+
+    decoded = decode_image(data, max_pixels=LIMIT, max_aspect_ratio=1000)
+
+    assert (decoded.width, decoded.height) == (1000, 1)
+    with pytest.raises(AspectRatioError):
+        decode_image(data, max_pixels=LIMIT)  # the default, 100
 
 
 # ------------------------------------------------------------------------------- the errors

@@ -3,8 +3,9 @@
 Handles JPEG, PNG, WebP, TIFF, BMP, GIF (first frame), HEIC/HEIF and AVIF; applies the
 EXIF orientation; converts CMYK, 16-bit, palette and grey images to RGB; converts from
 an embedded ICC profile to sRGB so colours survive; refuses images over the pixel limit
-*before* decoding their pixels (decompression bombs). Metadata is never carried along:
-what comes out is pixels only.
+or thinner than the aspect-ratio limit *before* decoding their pixels (decompression
+bombs, 1×49,000,000 strips). Metadata is never carried along: what comes out is pixels
+only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from clearcutout.errors import (
+    AspectRatioError,
     EmptyImageError,
     ImageTooLargeError,
     TruncatedImageError,
@@ -30,6 +32,8 @@ pillow_heif.register_heif_opener()
 
 SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF", "MPO"})
 _SRGB = ImageCms.createProfile("sRGB")
+#: The default of ``EngineSettings.max_aspect_ratio`` (longest side ÷ shortest side).
+MAX_ASPECT_RATIO = 100.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,9 @@ class DecodedImage:
         return int(self.rgb.shape[0])
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+def decode_image(
+    data: bytes, *, max_pixels: int, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> DecodedImage:
     """Decode encoded image bytes (any supported format)."""
     if not data:
         raise EmptyImageError("The file is empty (0 bytes).")
@@ -67,7 +73,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
         raise _bomb_error(exc, max_pixels=max_pixels) from exc
     except OSError as exc:
         raise TruncatedImageError(f"The image could not be read: {_one_line(exc)}") from exc
-    return decode_pil(image, max_pixels=max_pixels)
+    return decode_pil(image, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio)
 
 
 def _bomb_error(exc: Image.DecompressionBombError, *, max_pixels: int) -> ImageTooLargeError:
@@ -93,7 +99,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
+def decode_pil(
+    image: Image.Image, *, max_pixels: int, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> DecodedImage:
     """Normalise an opened (possibly not yet loaded) PIL image."""
     source_format = image.format or "RAW"
     if image.format is not None and image.format not in SUPPORTED_FORMATS:
@@ -101,7 +109,9 @@ def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
             f"{image.format} images are not supported (supported: JPEG, PNG, WebP, TIFF, "
             "BMP, GIF, HEIC/HEIF, AVIF)."
         )
-    check_pixel_limit(image.width, image.height, max_pixels=max_pixels)
+    check_pixel_limit(
+        image.width, image.height, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio
+    )
     try:
         with warnings.catch_warnings():
             # We enforce our own (configurable) limit above; Pillow's would only get in the way.
@@ -128,11 +138,24 @@ def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
     return DecodedImage(rgb=rgb, alpha=alpha, source_format=source_format)
 
 
-def check_pixel_limit(width: int, height: int, *, max_pixels: int) -> None:
+def check_pixel_limit(
+    width: int, height: int, *, max_pixels: int, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> None:
+    """Refuse, from the declared size alone, what would cost more than its file says.
+
+    The aspect-ratio limit bounds what a thin strip costs beyond its pixels: the model
+    sees any image squashed to 320×320 (a 1×1,000,000 strip becomes noise), and each
+    step has a cost per row or column as well as per pixel.
+    """
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f"The image is {width}×{height} = {width * height / 1e6:.1f} megapixels; the limit "
             f"is {_megapixels(max_pixels)} megapixels."
+        )
+    if max(width, height) > max_aspect_ratio * max(1, min(width, height)):
+        raise AspectRatioError(
+            f"The image is {width}×{height}; its longer side may be at most "
+            f"{max_aspect_ratio:g} times its shorter side."
         )
 
 

@@ -61,7 +61,8 @@ def check_model(settings: Settings, model: str | None) -> str:
 
 
 def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
-    """Refuse what cannot be processed before anything is stored: size, type, pixel count.
+    """Refuse what cannot be processed before anything is stored: size, type, pixel count,
+    aspect ratio.
 
     Reads the image header only (format and dimensions); returns ``(width, height)``.
     """
@@ -91,7 +92,9 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
         raise TruncatedImageError("The image could not be read: its header is damaged.") from exc
     if image_format not in SUPPORTED_FORMATS:
         raise UnsupportedImageError(f"{image_format} images are not supported.")
-    check_pixel_limit(width, height, max_pixels=max_pixels)
+    check_pixel_limit(
+        width, height, max_pixels=max_pixels, max_aspect_ratio=settings.max_aspect_ratio
+    )
     if width == 0 or height == 0:
         raise EmptyImageError("The image has no pixels.")
     return width, height
@@ -109,6 +112,7 @@ def remover_for(settings: Settings, model: str) -> Remover:
         model,
         str(settings.models_dir),
         settings.max_megapixels,
+        settings.max_aspect_ratio,
         settings.max_upload_mb,
         settings.inference_threads,
         settings.allow_model_download,
