@@ -4,14 +4,17 @@ Handles JPEG, PNG, WebP, TIFF, BMP, GIF (first frame), HEIC/HEIF and AVIF; appli
 EXIF orientation; converts CMYK, 16-bit, palette and grey images to RGB; converts from
 an embedded ICC profile to sRGB so colours survive; refuses images over the pixel limit
 or thinner than the aspect-ratio limit *before* decoding their pixels (decompression
-bombs, 1×49,000,000 strips). Metadata is never carried along: what comes out is pixels
-only.
+bombs, 1×49,000,000 strips), progressive JPEGs with more scans than any encoder writes,
+and zlib bombs in metadata. Every failure of the decoder, whatever Pillow raises, comes
+out as one of our input errors (a 4xx), never as a crash. Metadata is never carried
+along: what comes out is pixels only.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -23,7 +26,10 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from clearcutout.errors import (
     AspectRatioError,
     EmptyImageError,
+    ImageMetadataError,
     ImageTooLargeError,
+    InputError,
+    TooManyScansError,
     TruncatedImageError,
     UnsupportedImageError,
 )
@@ -34,6 +40,26 @@ SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEI
 _SRGB = ImageCms.createProfile("sRGB")
 #: The default of ``EngineSettings.max_aspect_ratio`` (longest side ÷ shortest side).
 MAX_ASPECT_RATIO = 100.0
+#: Scans a progressive JPEG may have. Encoders write up to about a dozen (libjpeg's
+#: default script has 10, mozjpeg's a few more); each scan is a pass over every block of
+#: the image, so a file that repeats one scan 1,000 times took 48 s to decode.
+MAX_JPEG_SCANS = 100
+
+#: What Pillow's decoders raise on a damaged or hostile file. Its plugins parse with
+#: ``struct``, slicing and dictionaries, so a malformed header can surface as any of
+#: these; each becomes an input error (a 4xx), never a crash (a 500).
+READ_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,7 @@ def decode_image(
     """Decode encoded image bytes (any supported format)."""
     if not data:
         raise EmptyImageError("The file is empty (0 bytes).")
+    check_jpeg_scans(data)
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP on while opening; our own limit is checked right after.
@@ -71,8 +98,8 @@ def decode_image(
         ) from exc
     except Image.DecompressionBombError as exc:
         raise _bomb_error(exc, max_pixels=max_pixels) from exc
-    except OSError as exc:
-        raise TruncatedImageError(f"The image could not be read: {_one_line(exc)}") from exc
+    except READ_ERRORS as exc:
+        raise read_error(exc, f"The image could not be read: {_one_line(exc)}") from exc
     return decode_pil(image, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio)
 
 
@@ -88,6 +115,54 @@ def _bomb_error(exc: Image.DecompressionBombError, *, max_pixels: int) -> ImageT
         f"The image is {pixels / 1e6:.1f} megapixels; the limit is "
         f"{_megapixels(min(max_pixels, ceiling))} megapixels."
     )
+
+
+def read_error(exc: BaseException, message: str) -> InputError:
+    """Our error for one of Pillow's :data:`READ_ERRORS`; ``message`` unless it is a
+    metadata bomb, which gets its own code."""
+    text = str(exc).lower()
+    if "decompressed data too large" in text or "too much memory used in text chunks" in text:
+        return ImageMetadataError(
+            "The image's metadata (a compressed text chunk or colour profile) unpacks to more "
+            "than the limit of 1 MB per chunk and 64 MB in all."
+        )
+    return TruncatedImageError(message)
+
+
+def check_jpeg_scans(data: bytes, *, max_scans: int = MAX_JPEG_SCANS) -> None:
+    """Refuse a JPEG with more than ``max_scans`` scans, counted from its markers.
+
+    Walks the segments by their lengths (so markers inside EXIF or ICC blocks, or an
+    embedded thumbnail, are not counted) and skips entropy-coded data, where 0xFF is
+    always followed by 0x00 (stuffing) or a restart marker. Other formats pass.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return
+    scans, position, end = 0, 2, len(data)
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= end:
+            return
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length of its own
+            position += 2
+            continue
+        if marker == 0xD9:  # EOI: what follows (an MPO's second picture) is not decoded
+            return
+        if position + 4 > end:
+            return
+        if marker == 0xDA:
+            scans += 1
+            if scans > max_scans:
+                raise TooManyScansError(
+                    f"The JPEG has more than {max_scans} progressive scans; encoders write "
+                    "about ten."
+                )
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        position += 2 + max(length, 2)
 
 
 def _megapixels(pixels: int) -> str:
@@ -122,13 +197,13 @@ def decode_pil(
             image = ImageOps.exif_transpose(image) or image
     except Image.DecompressionBombError as exc:
         raise _bomb_error(exc, max_pixels=max_pixels) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except READ_ERRORS as exc:
         message = _one_line(exc)
         if "truncated" in message or "broken" in message or "premature" in message.lower():
             raise TruncatedImageError(
                 "The image is truncated: the file ends before its pixels do."
             ) from exc
-        raise TruncatedImageError(f"The image could not be decoded: {message}") from exc
+        raise read_error(exc, f"The image could not be decoded: {message}") from exc
     if image.width == 0 or image.height == 0:
         raise EmptyImageError("The image has no pixels.")
 

@@ -20,12 +20,17 @@ from PIL import Image, UnidentifiedImageError
 from clearcutout.config import Settings
 from clearcutout.db.models import Job, User, new_id
 from clearcutout.engine import CutoutOptions, Remover, get_spec
-from clearcutout.engine.decode import SUPPORTED_FORMATS, check_pixel_limit
+from clearcutout.engine.decode import (
+    READ_ERRORS,
+    SUPPORTED_FORMATS,
+    check_jpeg_scans,
+    check_pixel_limit,
+    read_error,
+)
 from clearcutout.errors import (
     EmptyImageError,
     FileTooLargeError,
     ImageTooLargeError,
-    TruncatedImageError,
     UnsupportedImageError,
 )
 from clearcutout.service.context import ServiceContext
@@ -74,6 +79,7 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
     if not data:
         raise EmptyImageError("The file is empty (0 bytes).")
     max_pixels = int(settings.max_megapixels * 1_000_000)
+    check_jpeg_scans(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -88,8 +94,8 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
         raise ImageTooLargeError(
             f"The image has too many pixels; the limit is {settings.max_megapixels:g} megapixels."
         ) from exc
-    except OSError as exc:
-        raise TruncatedImageError("The image could not be read: its header is damaged.") from exc
+    except READ_ERRORS as exc:
+        raise read_error(exc, "The image could not be read: its header is damaged.") from exc
     if image_format not in SUPPORTED_FORMATS:
         raise UnsupportedImageError(f"{image_format} images are not supported.")
     check_pixel_limit(
