@@ -27,6 +27,7 @@ from clearcutout.errors import InvalidOptionError
 FUZZ = settings(
     max_examples=300,
     derandomize=True,  # the same examples on every run: CI failures reproduce
+    database=None,  # nothing written to the working tree
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
