@@ -211,6 +211,9 @@ class EngineSettings(BaseSettings):
     models_dir: Path = Field(default_factory=_default_models_dir)
     default_model: str = "u2net"
     max_megapixels: float = 50.0
+    # Longest side ÷ shortest side; thinner images are refused from their header. A
+    # 360° panorama is 2-12:1; a 1×1,000,000 strip is no photo.
+    max_aspect_ratio: float = Field(default=100.0, ge=1.0)
     max_upload_mb: float = 22.0
     # 0 = size to the machine (physical cores); see engine.session.
     inference_threads: int = 0

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from clearcutout.config import Settings
 from clearcutout.errors import DecryptionError, KeyringError
+from clearcutout.storage.file import make_private_dirs
 
 __all__ = [
     "KEY_BYTES",
@@ -145,7 +146,7 @@ def _load_or_create_secrets_file(path: Path, regions: list[str]) -> _Secrets:
                 masters[region] = base64.b64encode(new_key()).decode()
                 changed = True
         if changed:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)
             tmp = path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -23,6 +23,10 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   ├── TruncatedImageError            failed_to_read_image: an image cut short
     │   ├── UnsupportedImageError          invalid_file_type: not an image we decode
     │   ├── ImageTooLargeError             resolution_too_high: over the pixel limit
+    │   ├── AspectRatioError               aspect_ratio_too_high: a strip (1×1,000,000)
+    │   ├── ImageMetadataError             metadata_too_large: a zlib bomb in a PNG's text or
+    │   │                                  colour profile
+    │   ├── TooManyScansError              too_many_scans: a progressive JPEG of 1,000 scans
     │   ├── FileTooLargeError (413)        file_too_large: over the byte limit
     │   ├── InvalidOptionError             invalid_input | invalid_<option>: invalid_size,
     │   │                                  invalid_format, invalid_channels, invalid_bg_color,
@@ -176,6 +180,30 @@ class UnsupportedImageError(InputError):
 class ImageTooLargeError(InputError):
     code = "resolution_too_high"
     title = "Resolution too high"
+
+
+class AspectRatioError(InputError):
+    """Longer side over ``max_aspect_ratio`` × the shorter: no photo, and the model sees a
+    320×320 squash of it."""
+
+    code = "aspect_ratio_too_high"
+    title = "Aspect ratio too high"
+
+
+class ImageMetadataError(InputError):
+    """Metadata that inflates past Pillow's safety limits (1 MB per text chunk or colour
+    profile, 64 MB in all): a zlib bomb riding in an ancillary chunk."""
+
+    code = "metadata_too_large"
+    title = "Image metadata too large"
+
+
+class TooManyScansError(InputError):
+    """A progressive JPEG with more scans than any encoder writes; each scan is a pass over
+    the whole image, so their number, not the file's size, sets the decoding time."""
+
+    code = "too_many_scans"
+    title = "Too many JPEG scans"
 
 
 class FileTooLargeError(InputError):

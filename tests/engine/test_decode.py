@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import resource
 import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -16,14 +17,18 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageCms
 
-from clearcutout.engine.decode import decode_image
+from clearcutout.engine.decode import MAX_JPEG_SCANS, check_jpeg_scans, decode_image
 from clearcutout.errors import (
+    AspectRatioError,
     ClearCutoutError,
     EmptyImageError,
+    ImageMetadataError,
     ImageTooLargeError,
+    TooManyScansError,
     TruncatedImageError,
     UnsupportedImageError,
 )
+from tests.support.hostile import hostile
 
 pillow_heif.register_heif_opener()
 
@@ -444,6 +449,115 @@ def test_a_huge_image_that_is_tiny_on_disk_is_refused_before_decoding(side: int)
     assert "50 megapixels" in caught.value.message
     assert "DOS" not in caught.value.message
     assert_clear_message(caught.value)
+
+
+def _strip_png(width: int, height: int) -> bytes:
+    """A PNG header declaring ``width``×``height`` and one tiny IDAT (never decoded)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 4))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(1, 1_000_000), (1_000_000, 1), (1, 49_000_000), (101, 1), (1, 101)]
+)
+def test_a_strip_over_the_aspect_ratio_limit_is_refused_from_its_header(
+    width: int, height: int
+) -> None:
+    data = _strip_png(width, height)
+    assert len(data) < 100
+
+    with pytest.raises(AspectRatioError) as caught:
+        decode_image(data, max_pixels=LIMIT, max_aspect_ratio=100)
+
+    assert caught.value.code == "aspect_ratio_too_high"
+    assert caught.value.http_status == 400
+    assert f"{width}×{height}" in caught.value.message
+    assert "100 times" in caught.value.message
+    assert_clear_message(caught.value)
+
+
+@pytest.mark.parametrize(("width", "height"), [(100, 1), (1, 100), (3000, 30)])
+def test_a_strip_exactly_at_the_aspect_ratio_limit_is_decoded(width: int, height: int) -> None:
+    data = encode(Image.new("RGB", (width, height), RED), "PNG")
+
+    decoded = decode_image(data, max_pixels=LIMIT, max_aspect_ratio=100)
+
+    assert (decoded.width, decoded.height) == (width, height)
+
+
+def test_the_aspect_ratio_limit_is_the_callers_to_raise() -> None:
+    data = encode(Image.new("RGB", (1000, 1), RED), "PNG")
+
+    decoded = decode_image(data, max_pixels=LIMIT, max_aspect_ratio=1000)
+
+    assert (decoded.width, decoded.height) == (1000, 1)
+    with pytest.raises(AspectRatioError):
+        decode_image(data, max_pixels=LIMIT)  # the default, 100
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "zlib bomb: iCCP",
+        "zlib bomb: zTXt before IDAT",
+        "zlib bomb: zTXt after IDAT",
+        "zlib bomb: iTXt",
+        "2000 zTXt chunks",
+    ],
+)
+def test_a_zlib_bomb_in_a_pngs_metadata_is_refused_as_metadata_too_large(kind: str) -> None:
+    item = hostile(kind)
+    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    with pytest.raises(ImageMetadataError) as caught:
+        decode_image(item.data, max_pixels=LIMIT)
+
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kib) / 1024
+    assert grown_mib < 100  # the bombs unpack to 64 MB and more
+    assert caught.value.code == "metadata_too_large"
+    assert caught.value.http_status == 400
+    assert_clear_message(caught.value)
+
+
+def test_a_progressive_jpeg_with_a_thousand_scans_is_refused_before_decoding() -> None:
+    data = hostile("progressive JPEG, 1000 scans").data
+
+    with pytest.raises(TooManyScansError) as caught:
+        decode_image(data, max_pixels=LIMIT)
+
+    assert caught.value.code == "too_many_scans"
+    assert f"more than {MAX_JPEG_SCANS}" in caught.value.message
+    assert_clear_message(caught.value)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_ordinary_jpegs_pass_the_scan_count(progressive: bool) -> None:
+    # Progressive JPEGs from libjpeg have 10 scans; an EXIF block and an ICC profile
+    # (whose bytes may look like markers) are skipped by their lengths.
+    exif = Image.Exif()
+    exif[0x010E] = "\xff\xda" * 500
+    data = encode(
+        split_image(RED, BLUE),
+        "JPEG",
+        progressive=progressive,
+        exif=exif.tobytes(),
+        icc_profile=b"\xff\xda\x00\x02" * 20_000,
+    )
+
+    check_jpeg_scans(data, max_scans=1 if not progressive else 10)
+    with pytest.raises(TooManyScansError):
+        check_jpeg_scans(data, max_scans=0 if not progressive else 9)
+    assert decode_image(data, max_pixels=LIMIT).width == 64
 
 
 # ------------------------------------------------------------------------------- the errors

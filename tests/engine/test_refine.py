@@ -4,6 +4,7 @@ allocator tuning is applied once and can be switched off."""
 from __future__ import annotations
 
 import platform
+import time
 
 import cv2
 import numpy as np
@@ -11,7 +12,15 @@ import pytest
 
 from clearcutout.config import EngineSettings
 from clearcutout.engine import Remover, allocator
-from clearcutout.engine.refine import _GUIDED_WORK_PIXELS, guided_filter
+from clearcutout.engine.refine import (
+    _BLUR_FUSION_WORK_PIXELS,
+    _FOREGROUND_WORK_PIXELS,
+    _GUIDED_WORK_PIXELS,
+    _box,
+    _work_size,
+    estimate_foreground,
+    guided_filter,
+)
 
 
 def _whole_image_guided_filter(
@@ -89,3 +98,78 @@ def test_allocator_tuning_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -
     assert calls == []
     Remover("u2netp", settings=EngineSettings(tune_allocator=True)).load()
     assert calls == [True]
+
+
+# ------------------------------------------------------------------- thin strips stay linear
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "budget"),
+    [
+        (1, 49_000_000, _GUIDED_WORK_PIXELS),
+        (49_000_000, 1, _GUIDED_WORK_PIXELS),
+        (2, 10_000_000, _BLUR_FUSION_WORK_PIXELS),
+        (1, 49_000_000, _FOREGROUND_WORK_PIXELS),
+        (7000, 7000, _GUIDED_WORK_PIXELS),
+        (4032, 3024, _FOREGROUND_WORK_PIXELS),
+    ],
+)
+def test_the_work_size_stays_within_its_budget_even_when_a_side_is_one_pixel(
+    width: int, height: int, budget: int
+) -> None:
+    work_w, work_h = _work_size(width, height, budget)
+
+    assert work_w * work_h <= 1.01 * budget
+    assert 1 <= work_w <= width and 1 <= work_h <= height
+    # The shape is kept as far as a whole pixel allows.
+    assert (work_w >= work_h) == (width >= height)
+
+
+def test_an_ordinary_photo_keeps_the_work_size_plain_scaling_gives() -> None:
+    scale = (_GUIDED_WORK_PIXELS / (4032 * 3024)) ** 0.5
+
+    assert _work_size(4032, 3024, _GUIDED_WORK_PIXELS) == (round(4032 * scale), round(3024 * scale))
+    assert _work_size(640, 480, _GUIDED_WORK_PIXELS) == (640, 480)
+
+
+@pytest.mark.parametrize(("height", "width"), [(20_000, 1), (1, 20_000), (3000, 7), (40, 900)])
+@pytest.mark.parametrize("radius", [1, 60, 5000])
+def test_the_box_filter_of_a_strip_matches_opencvs_with_the_radius_capped_at_each_side(
+    height: int, width: int, radius: int
+) -> None:
+    # A window wider than twice a side covers the reflected signal's whole period, so
+    # capping the radius at the side changes only its average over repeats: compare
+    # against OpenCV's own call with the same caps, on the image as given.
+    rng = np.random.default_rng(height * 31 + width)
+    image = rng.random((height, width), dtype=np.float32)
+    size = (2 * min(radius, width) + 1, 2 * min(radius, height) + 1)
+    expected = cv2.boxFilter(image, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    assert np.abs(_box(image, radius) - expected).max() < 1e-5
+
+
+def test_a_box_filter_on_an_ordinary_image_is_opencvs_plain_call() -> None:
+    rng = np.random.default_rng(7)
+    image = rng.random((480, 640, 3), dtype=np.float32)
+    expected = cv2.boxFilter(image, -1, (9, 9), borderType=cv2.BORDER_REFLECT)
+
+    assert np.array_equal(_box(image, 4), expected)
+
+
+def test_refining_a_one_pixel_wide_strip_costs_about_what_its_pixels_do() -> None:
+    # 1×1,000,000 took a minute in the refinement alone (radii that follow the diagonal
+    # against a one-pixel side); its pixels are a third of a 12 MP photo's.
+    height = 1_000_000
+    rng = np.random.default_rng(3)
+    strip = rng.integers(0, 256, (height, 1, 3), dtype=np.uint8)
+    small_matte = rng.random((320, 320), dtype=np.float32)
+    alpha = cv2.resize(small_matte, (1, height), interpolation=cv2.INTER_LINEAR)
+    started = time.perf_counter()
+
+    refined = guided_filter(strip, small_matte)
+    colours = estimate_foreground(strip, np.clip(alpha, 0.1, 0.9))
+
+    assert time.perf_counter() - started < 20  # generous: about 2 s here, 60 s before
+    assert refined.shape == (height, 1)
+    assert colours.shape == (height, 1, 3)
+    assert float(refined.min()) >= 0.0 and float(refined.max()) <= 1.0

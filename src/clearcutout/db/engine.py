@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from clearcutout.errors import DatabaseNotMigratedError
+from clearcutout.storage.file import FILE_MODE, make_private_dirs
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -33,14 +35,36 @@ def _sqlite_pragmas(lock_timeout_s: float) -> Any:
     return apply
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The database file 0600 in a folder made 0700, before SQLite opens it.
+
+    SQLite creates its files with 0644 less the umask, but gives the WAL, shared-memory
+    and journal files the mode of the database file: so the file is created here 0600,
+    and an existing one (and its companions) is brought to 0600. The database holds
+    sealed personal data and its blind indexes (privacy policy, "Security Measures").
+    """
+    make_private_dirs(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    os.close(fd)
+    for companion in (path, *(path.with_name(path.name + end) for end in _COMPANIONS)):
+        try:
+            if companion.stat().st_mode & 0o777 != FILE_MODE:
+                companion.chmod(FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
 def create_db_engine(url: str, *, lock_timeout_s: float = 10.0) -> Engine:
-    """An engine for ``url``; SQLite files get their folder created and safe pragmas,
+    """An engine for ``url``; SQLite files get a private folder and file and safe pragmas,
     PostgreSQL connections are checked before use (a restarted server costs no error)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(parsed.database))
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": lock_timeout_s}
     else:
         kwargs["pool_pre_ping"] = True

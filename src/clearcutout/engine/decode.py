@@ -3,14 +3,18 @@
 Handles JPEG, PNG, WebP, TIFF, BMP, GIF (first frame), HEIC/HEIF and AVIF; applies the
 EXIF orientation; converts CMYK, 16-bit, palette and grey images to RGB; converts from
 an embedded ICC profile to sRGB so colours survive; refuses images over the pixel limit
-*before* decoding their pixels (decompression bombs). Metadata is never carried along:
-what comes out is pixels only.
+or thinner than the aspect-ratio limit *before* decoding their pixels (decompression
+bombs, 1×49,000,000 strips), progressive JPEGs with more scans than any encoder writes,
+and zlib bombs in metadata. Every failure of the decoder, whatever Pillow raises, comes
+out as one of our input errors (a 4xx), never as a crash. Metadata is never carried
+along: what comes out is pixels only.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -20,8 +24,12 @@ from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from clearcutout.errors import (
+    AspectRatioError,
     EmptyImageError,
+    ImageMetadataError,
     ImageTooLargeError,
+    InputError,
+    TooManyScansError,
     TruncatedImageError,
     UnsupportedImageError,
 )
@@ -30,6 +38,28 @@ pillow_heif.register_heif_opener()
 
 SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF", "MPO"})
 _SRGB = ImageCms.createProfile("sRGB")
+#: The default of ``EngineSettings.max_aspect_ratio`` (longest side ÷ shortest side).
+MAX_ASPECT_RATIO = 100.0
+#: Scans a progressive JPEG may have. Encoders write up to about a dozen (libjpeg's
+#: default script has 10, mozjpeg's a few more); each scan is a pass over every block of
+#: the image, so a file that repeats one scan 1,000 times took 48 s to decode.
+MAX_JPEG_SCANS = 100
+
+#: What Pillow's decoders raise on a damaged or hostile file. Its plugins parse with
+#: ``struct``, slicing and dictionaries, so a malformed header can surface as any of
+#: these; each becomes an input error (a 4xx), never a crash (a 500).
+READ_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+)
 
 
 @dataclass(frozen=True)
@@ -49,19 +79,26 @@ class DecodedImage:
         return int(self.rgb.shape[0])
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+def decode_image(
+    data: bytes, *, max_pixels: int, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> DecodedImage:
     """Decode encoded image bytes (any supported format)."""
-    return decode_pil(open_image(data, max_pixels=max_pixels), max_pixels=max_pixels)
+    image = open_image(data, max_pixels=max_pixels)
+    return decode_pil(image, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio)
 
 
-def probe_image(data: bytes, *, max_pixels: int) -> tuple[int, int]:
+def probe_image(
+    data: bytes, *, max_pixels: int, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> tuple[int, int]:
     """``(width, height)`` from the header alone, refusing what decoding would refuse.
 
     Lets a job be turned down before anything is stored, at the cost of a header read.
     """
     with open_image(data, max_pixels=max_pixels) as image:
         _check_supported(image.format)
-        check_pixel_limit(image.width, image.height, max_pixels=max_pixels)
+        check_pixel_limit(
+            image.width, image.height, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio
+        )
         if image.width == 0 or image.height == 0:
             raise EmptyImageError("The image has no pixels.")
         return image.width, image.height
@@ -71,6 +108,7 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Open the bytes (reading the header only); every failure is one of the tree's errors."""
     if not data:
         raise EmptyImageError("The file is empty (0 bytes).")
+    check_jpeg_scans(data)
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP on while opening; our own limit is checked right after.
@@ -83,9 +121,9 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
         ) from exc
     except Image.DecompressionBombError as exc:
         raise _bomb_error(exc, max_pixels=max_pixels) from exc
-    except OSError as exc:
+    except READ_ERRORS as exc:
         # A fixed message: the decoder's own words are neither translatable nor useful.
-        raise TruncatedImageError("The image could not be read: its header is damaged.") from exc
+        raise read_error(exc, "The image could not be read: its header is damaged.") from exc
 
 
 def _bomb_error(exc: Image.DecompressionBombError, *, max_pixels: int) -> ImageTooLargeError:
@@ -102,6 +140,54 @@ def _bomb_error(exc: Image.DecompressionBombError, *, max_pixels: int) -> ImageT
     )
 
 
+def read_error(exc: BaseException, message: str) -> InputError:
+    """Our error for one of Pillow's :data:`READ_ERRORS`; ``message`` unless it is a
+    metadata bomb, which gets its own code."""
+    text = str(exc).lower()
+    if "decompressed data too large" in text or "too much memory used in text chunks" in text:
+        return ImageMetadataError(
+            "The image's metadata (a compressed text chunk or colour profile) unpacks to more "
+            "than the limit of 1 MB per chunk and 64 MB in all."
+        )
+    return TruncatedImageError(message)
+
+
+def check_jpeg_scans(data: bytes, *, max_scans: int = MAX_JPEG_SCANS) -> None:
+    """Refuse a JPEG with more than ``max_scans`` scans, counted from its markers.
+
+    Walks the segments by their lengths (so markers inside EXIF or ICC blocks, or an
+    embedded thumbnail, are not counted) and skips entropy-coded data, where 0xFF is
+    always followed by 0x00 (stuffing) or a restart marker. Other formats pass.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return
+    scans, position, end = 0, 2, len(data)
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= end:
+            return
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length of its own
+            position += 2
+            continue
+        if marker == 0xD9:  # EOI: what follows (an MPO's second picture) is not decoded
+            return
+        if position + 4 > end:
+            return
+        if marker == 0xDA:
+            scans += 1
+            if scans > max_scans:
+                raise TooManyScansError(
+                    f"The JPEG has more than {max_scans} progressive scans; encoders write "
+                    "about ten."
+                )
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        position += 2 + max(length, 2)
+
+
 def _megapixels(pixels: int) -> str:
     return f"{pixels / 1e6:.3g}"
 
@@ -111,11 +197,15 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
+def decode_pil(
+    image: Image.Image, *, max_pixels: int, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> DecodedImage:
     """Normalise an opened (possibly not yet loaded) PIL image."""
     source_format = image.format or "RAW"
     _check_supported(image.format)
-    check_pixel_limit(image.width, image.height, max_pixels=max_pixels)
+    check_pixel_limit(
+        image.width, image.height, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio
+    )
     try:
         with warnings.catch_warnings():
             # We enforce our own (configurable) limit above; Pillow's would only get in the way.
@@ -126,13 +216,13 @@ def decode_pil(image: Image.Image, *, max_pixels: int) -> DecodedImage:
             image = ImageOps.exif_transpose(image) or image
     except Image.DecompressionBombError as exc:
         raise _bomb_error(exc, max_pixels=max_pixels) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except READ_ERRORS as exc:
         message = _one_line(exc)
         if "truncated" in message or "broken" in message or "premature" in message.lower():
             raise TruncatedImageError(
                 "The image is truncated: the file ends before its pixels do."
             ) from exc
-        raise TruncatedImageError(f"The image could not be decoded: {message}") from exc
+        raise read_error(exc, f"The image could not be decoded: {message}") from exc
     if image.width == 0 or image.height == 0:
         raise EmptyImageError("The image has no pixels.")
 
@@ -151,11 +241,24 @@ def _check_supported(image_format: str | None) -> None:
         )
 
 
-def check_pixel_limit(width: int, height: int, *, max_pixels: int) -> None:
+def check_pixel_limit(
+    width: int, height: int, *, max_pixels: int, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> None:
+    """Refuse, from the declared size alone, what would cost more than its file says.
+
+    The aspect-ratio limit bounds what a thin strip costs beyond its pixels: the model
+    sees any image squashed to 320×320 (a 1×1,000,000 strip becomes noise), and each
+    step has a cost per row or column as well as per pixel.
+    """
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f"The image is {width}×{height} = {width * height / 1e6:.1f} megapixels; the limit "
             f"is {_megapixels(max_pixels)} megapixels."
+        )
+    if max(width, height) > max_aspect_ratio * max(1, min(width, height)):
+        raise AspectRatioError(
+            f"The image is {width}×{height}; its longer side may be at most "
+            f"{max_aspect_ratio:g} times its shorter side."
         )
 
 

@@ -123,6 +123,10 @@ class Remover:
         return int(self.settings.max_megapixels * 1_000_000)
 
     @property
+    def max_aspect_ratio(self) -> float:
+        return self.settings.max_aspect_ratio
+
+    @property
     def runner(self) -> ModelRunner:
         if self._runner is None:
             if self.settings.tune_allocator:
@@ -142,9 +146,13 @@ class Remover:
 
     def decode(self, image: ImageInput) -> DecodedImage:
         if isinstance(image, Image.Image):
-            return decode_pil(image, max_pixels=self.max_pixels)
+            return decode_pil(
+                image, max_pixels=self.max_pixels, max_aspect_ratio=self.max_aspect_ratio
+            )
         if isinstance(image, np.ndarray):
-            return _decode_array(image, max_pixels=self.max_pixels)
+            return _decode_array(
+                image, max_pixels=self.max_pixels, max_aspect_ratio=self.max_aspect_ratio
+            )
         limit = int(self.settings.max_upload_mb * 1024 * 1024)
         size = Path(image).stat().st_size if isinstance(image, str | Path) else len(image)
         if size > limit:
@@ -153,7 +161,9 @@ class Remover:
                 f"{self.settings.max_upload_mb:g} MB."
             )
         data = Path(image).read_bytes() if isinstance(image, str | Path) else bytes(image)
-        return decode_image(data, max_pixels=self.max_pixels)
+        return decode_image(
+            data, max_pixels=self.max_pixels, max_aspect_ratio=self.max_aspect_ratio
+        )
 
     def predict_alpha(
         self,
@@ -364,20 +374,26 @@ def _scale_box(box: Box, scale_x: float, scale_y: float) -> Box:
     return Box(left=left, top=top, width=right - left, height=bottom - top)
 
 
-def _decode_array(array: NDArray[np.uint8], *, max_pixels: int) -> DecodedImage:
+def _decode_array(
+    array: NDArray[np.uint8], *, max_pixels: int, max_aspect_ratio: float
+) -> DecodedImage:
     if array.dtype != np.uint8:
         raise InvalidOptionError(
             f"A NumPy image must be uint8, not {array.dtype}.", code="invalid_file_type"
         )
     if array.ndim == 2:
-        check_pixel_limit(array.shape[1], array.shape[0], max_pixels=max_pixels)
+        check_pixel_limit(
+            array.shape[1], array.shape[0], max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio
+        )
         rgb = np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
         return DecodedImage(rgb=rgb, alpha=None, source_format="ARRAY")
     if array.ndim == 3 and array.shape[2] in (3, 4):
-        check_pixel_limit(array.shape[1], array.shape[0], max_pixels=max_pixels)
+        check_pixel_limit(
+            array.shape[1], array.shape[0], max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio
+        )
         if array.shape[2] == 4:
             pil = Image.fromarray(array, "RGBA")
-            return decode_pil(pil, max_pixels=max_pixels)
+            return decode_pil(pil, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio)
         return DecodedImage(rgb=np.ascontiguousarray(array), alpha=None, source_format="ARRAY")
     raise InvalidOptionError(
         f"A NumPy image must be H×W, H×W×3 (RGB) or H×W×4 (RGBA), not {array.shape}.",

@@ -36,8 +36,27 @@ _FOUR_CHANNEL_SUM = np.ones((1, 4), dtype=np.float32)
 
 
 def _box(image: Float, radius: int) -> Float:
-    size = 2 * radius + 1
-    filtered: Float = cv2.boxFilter(image, -1, (size, size), borderType=cv2.BORDER_REFLECT)
+    """Mean over a (2·radius+1)² window, reflected at the borders; cost linear in pixels.
+
+    The radii follow the image's diagonal, so on a thin strip (1×1,000,000) they dwarf
+    the short side. OpenCV's box filter then costs rows × vertical window (it re-primes
+    the window for every strip of rows it processes), which made such an image take
+    minutes. Two exact-enough cuts keep it linear: a window wider than twice a side
+    only repeats the reflected pixels (the reflected signal has period 2·side), so each
+    radius is capped at its side; and a tall image is filtered transposed, so the long
+    window runs along rows, where OpenCV's running sum is cheap. Ordinary photos, whose
+    radii are far below both sides, take the plain call.
+    """
+    height, width = image.shape[:2]
+    radius_y, radius_x = min(radius, height), min(radius, width)
+    if 2 * radius_y + 1 > width:
+        axes = (1, 0, 2) if image.ndim == 3 else (1, 0)
+        turned = np.ascontiguousarray(image.transpose(axes))
+        size = (2 * radius_y + 1, 2 * radius_x + 1)
+        filtered_turned = cv2.boxFilter(turned, -1, size, borderType=cv2.BORDER_REFLECT)
+        return np.ascontiguousarray(filtered_turned.transpose(axes))
+    size = (2 * radius_x + 1, 2 * radius_y + 1)
+    filtered: Float = cv2.boxFilter(image, -1, size, borderType=cv2.BORDER_REFLECT)
     return filtered
 
 
@@ -45,6 +64,23 @@ def _resize(image: NDArray[Any], width: int, height: int) -> NDArray[Any]:
     interpolation = cv2.INTER_AREA if width < image.shape[1] else cv2.INTER_LINEAR
     resized: NDArray[Any] = cv2.resize(image, (width, height), interpolation=interpolation)
     return resized
+
+
+def _work_size(width: int, height: int, budget: int) -> tuple[int, int]:
+    """The size to compute at: ``width``×``height`` scaled to about ``budget`` pixels.
+
+    A side cannot shrink below one pixel, so on a thin strip (1×49,000,000) plain
+    scaling left the work size ten times over budget; the long side then gives up what
+    the short one could not.
+    """
+    if width * height <= budget:
+        return width, height
+    scale = (budget / float(width * height)) ** 0.5
+    work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+    if work_w * work_h > 2 * budget:  # only a clamped side gets this far off; rounding does not
+        work_w = min(work_w, max(1, budget // work_h))
+        work_h = min(work_h, max(1, budget // work_w))
+    return work_w, work_h
 
 
 def _unit_float(plane: Bytes) -> Float:
@@ -74,8 +110,7 @@ def guided_filter(
     same IoU).
     """
     height, width = guide_rgb.shape[:2]
-    scale = min(1.0, (_GUIDED_WORK_PIXELS / float(height * width)) ** 0.5)
-    work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+    work_w, work_h = _work_size(width, height, _GUIDED_WORK_PIXELS)
     # Planar: every step below works on contiguous one-channel float32 arrays, which is
     # about twice as fast as broadcasting over an H×W×3 array (2 MP: 38 → ~20 ms).
     red, green, blue = (
@@ -116,7 +151,7 @@ def guided_filter(
         mean_offset *= edge_contrast
         mean_offset += 0.5
 
-    if scale < 1.0:
+    if (work_w, work_h) != (width, height):
         return _apply_at_full_size(guide_rgb, mean_coeff, mean_offset)
     refined = mean_offset
     for coefficient, plane in zip(mean_coeff, (red, green, blue), strict=True):
@@ -128,6 +163,10 @@ def guided_filter(
 #: Rows per band of the full-size step: its temporaries (4 float channels) stay a few MB,
 #: so they are reused from the heap and stay in cache.
 _BAND_ROWS = 32
+#: ...but a band holds at least this many pixels: on a thin strip (1 pixel wide) 32-row
+#: bands meant one OpenCV call per 32 pixels, and the calls' overhead, not the pixels,
+#: set the time (1×1,000,000: 31,000 bands).
+_BAND_PIXELS = 131_072
 
 
 def _apply_at_full_size(guide_rgb: Bytes, mean_coeff: list[Float], mean_offset: Float) -> Float:
@@ -146,10 +185,11 @@ def _apply_at_full_size(guide_rgb: Bytes, mean_coeff: list[Float], mean_offset: 
     coefficients *= 1.0 / 255.0  # the photo stays uint8
     scale_x, scale_y = work_w / width, work_h / height
     refined = np.empty((height, width), dtype=np.float32)
+    band_rows = max(_BAND_ROWS, _BAND_PIXELS // width)
 
     def band(start: int, stop: int) -> None:
-        for top in range(start, stop, _BAND_ROWS):
-            bottom = min(stop, top + _BAND_ROWS)
+        for top in range(start, stop, band_rows):
+            bottom = min(stop, top + band_rows)
             # The destination→source map of cv2.resize (pixel centres), shifted to the band.
             to_source = np.array(
                 [
@@ -188,8 +228,7 @@ def estimate_foreground(image: Bytes, alpha: Float) -> Bytes:
         return image
     height, width = alpha.shape
     if height * width > _FOREGROUND_WORK_PIXELS:
-        scale = (_FOREGROUND_WORK_PIXELS / float(height * width)) ** 0.5
-        work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+        work_w, work_h = _work_size(width, height, _FOREGROUND_WORK_PIXELS)
         small_image = _resize(image, work_w, work_h)
         small_fg = _estimate_foreground(small_image, _resize(alpha, work_w, work_h))
         correction = small_fg.astype(np.int16) - small_image.astype(np.int16)
@@ -205,13 +244,12 @@ def _estimate_foreground(image: Bytes, alpha: Float) -> Bytes:
     rgb = image.astype(np.float32) * (1.0 / 255.0)
 
     # Pass 1, large radius: smooth estimates of F and B; computed on a reduced copy.
-    scale = min(1.0, (_BLUR_FUSION_WORK_PIXELS / float(height * width)) ** 0.5)
-    work_w, work_h = max(1, round(width * scale)), max(1, round(height * scale))
+    work_w, work_h = _work_size(width, height, _BLUR_FUSION_WORK_PIXELS)
     small_rgb = _resize(rgb, work_w, work_h)
     small_a = _resize(alpha, work_w, work_h)
     large_radius = max(1, round(0.09 * float(np.hypot(work_w, work_h))))
     f_small, b_small = _blur_fusion(small_rgb, small_rgb, small_rgb, small_a, large_radius)
-    if scale < 1.0:
+    if (work_w, work_h) != (width, height):
         f_est = _resize(f_small, width, height)
         b_est = _resize(b_small, width, height)
     else:

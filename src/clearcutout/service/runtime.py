@@ -10,10 +10,12 @@ everything that reads the runtime (requests, workers, the retention sweep) follo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -24,6 +26,9 @@ from clearcutout.crypto import Keyring
 from clearcutout.db import check_migrated, create_db_engine, session_factory
 from clearcutout.db.models import utcnow
 from clearcutout.service.context import ServiceContext, unit_of_work
+from clearcutout.storage.file import DIR_MODE
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Runtime"]
 
@@ -46,6 +51,7 @@ class Runtime:
         Refuses (``DatabaseNotMigratedError``) a database that is not migrated, unless
         ``check_database`` is false.
         """
+        _tighten_data_dir(settings.data_dir)
         engine = create_db_engine(
             settings.effective_database_url, lock_timeout_s=settings.database_lock_timeout_s
         )
@@ -80,3 +86,14 @@ class Runtime:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _tighten_data_dir(data_dir: Path) -> None:
+    """The data directory 0700: it is ClearCutout's own (database, keys, objects, outbox),
+    and an install from before this rule made it 0755 (privacy policy, "Security
+    Measures"). Missing, it is made 0700 by whichever part first writes there."""
+    try:
+        if data_dir.is_dir() and data_dir.stat().st_mode & 0o777 != DIR_MODE:
+            data_dir.chmod(DIR_MODE)
+    except PermissionError:
+        logger.warning("The data directory %s is not ours to make private (0700).", data_dir)

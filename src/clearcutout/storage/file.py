@@ -20,7 +20,7 @@ from pathlib import Path
 from clearcutout.errors import InvalidObjectKeyError, ObjectNotFoundError, StorageError
 from clearcutout.storage.base import validate_key, validate_prefix
 
-__all__ = ["FileObjectStore"]
+__all__ = ["FileObjectStore", "make_private_dirs"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,29 @@ _TMP_PREFIX = ".tmp-"
 _TMP_SUFFIX = ".partial"
 # A concurrent delete may prune a directory between our mkdir and our temp file.
 _PUT_ATTEMPTS = 5
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and missing parents 0700 whatever the umask is.
+
+    Also used for the data directory and the SQLite database's folder (privacy policy,
+    "Security Measures": other local users cannot read, or even list, what we keep).
+    Folders that already exist keep their mode: they may not be ours.
+    """
+    missing: list[Path] = []
+    current = directory
+    while not current.is_dir() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            if not path.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path)) from None
+            continue  # made by a concurrent caller: its mode is already set
+        # mkdir's mode passes through the umask; chmod makes it exactly 0700.
+        path.chmod(DIR_MODE)
 
 
 class FileObjectStore:
@@ -73,21 +96,7 @@ class FileObjectStore:
                 raise StorageError(f"could not write an object: {exc.strerror}") from exc
 
     def _make_dirs(self, directory: Path) -> None:
-        """Create ``directory`` and missing parents 0700 whatever the umask is."""
-        missing: list[Path] = []
-        current = directory
-        while not current.is_dir() and current.parent != current:
-            missing.append(current)
-            current = current.parent
-        for path in reversed(missing):
-            try:
-                path.mkdir(mode=DIR_MODE)
-            except FileExistsError:
-                if not path.is_dir():
-                    raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path)) from None
-                continue  # made by a concurrent put: its mode is already set
-            # mkdir's mode passes through the umask; chmod makes it exactly 0700.
-            path.chmod(DIR_MODE)
+        make_private_dirs(directory)
 
     def _write_atomically(self, path: Path, payload: memoryview) -> None:
         fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=path.parent)

@@ -29,6 +29,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from clearcutout.config import Settings
 from clearcutout.errors import MailDeliveryError
 from clearcutout.service.infra.i18n import gettext_for
+from clearcutout.storage.file import make_private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def outbox_dir(settings: Settings) -> Path:
 
 def _write_file(settings: Settings, message: EmailMessage) -> Path:
     folder = outbox_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(folder)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     path = folder / f"{stamp}.eml"
     path.write_bytes(message.as_bytes())

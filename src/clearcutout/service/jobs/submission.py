@@ -53,7 +53,8 @@ def check_model(settings: Settings, model: str | None) -> str:
 
 
 def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
-    """Refuse what cannot be processed before anything is stored: size, type, pixel count.
+    """Refuse what cannot be processed before anything is stored: size, type, pixel count,
+    aspect ratio.
 
     Reads the image header only (format and dimensions); returns ``(width, height)``.
     """
@@ -62,7 +63,11 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
         raise FileTooLargeError(
             f"The file is {len(data) / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB."
         )
-    return probe_image(data, max_pixels=int(settings.max_megapixels * 1_000_000))
+    return probe_image(
+        data,
+        max_pixels=int(settings.max_megapixels * 1_000_000),
+        max_aspect_ratio=settings.max_aspect_ratio,
+    )
 
 
 # -- removers, one per model per process ------------------------------------------------------
@@ -77,6 +82,7 @@ def remover_for(settings: Settings, model: str) -> Remover:
         model,
         str(settings.models_dir),
         settings.max_megapixels,
+        settings.max_aspect_ratio,
         settings.max_upload_mb,
         settings.inference_threads,
         settings.allow_model_download,
