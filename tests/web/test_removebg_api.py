@@ -524,7 +524,7 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path: Path, small_photo: byte
 
 
 def test_spent_credits_give_402_and_cost_nothing(tmp_path: Path, small_photo: bytes) -> None:
-    settings = removebg_settings(tmp_path / "data", removebg=RemoveBgSettings(monthly_credits=1))
+    settings = removebg_settings(tmp_path / "data", monthly_credits=1)
     for poor in open_api(settings):
         full = poor.client.post(
             URL, files={"image_file": small_photo}, data={"size": "full"}, headers=poor.headers

@@ -19,6 +19,7 @@ from clearcutout.db.models import Job
 from clearcutout.engine import CutoutOptions, Remover
 from clearcutout.engine.geometry import Box
 from clearcutout.errors import ClearCutoutError, InputError
+from clearcutout.service.billing import credits
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.jobs.statemachine import JobStatus, transition
@@ -166,6 +167,13 @@ def complete(
     return done
 
 
+def refund_failed(ctx: ServiceContext, job_id: str) -> None:
+    """A job failed for good: its owner gets back what it was charged."""
+    owner = ctx.db.scalar(select(Job.user_id).where(Job.id == job_id))
+    if owner is not None:
+        credits.refund(ctx, owner, reference=job_id)
+
+
 def fail(
     ctx: ServiceContext,
     job_id: str,
@@ -193,6 +201,7 @@ def fail(
         },
     )
     if failed:
+        refund_failed(ctx, job_id)
         record_usage(
             ctx.db, region=region, model=model, outcome="failed", seconds=seconds, day=now.date()
         )

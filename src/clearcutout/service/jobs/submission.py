@@ -28,6 +28,7 @@ from clearcutout.errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
+from clearcutout.service.billing import credits
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.userkeys import seal, user_key
@@ -141,6 +142,8 @@ def submit(
     region = residency.hold_region(ctx, user)  # a region move in progress finishes first
     now = ctx.now()
     job_id = new_id()
+    # Charged with the job's row (402 stores nothing); refunded if the job fails.
+    credits.charge(ctx, user, credits.credits_for_size(options.size), reference=job_id)
     owner_key = user_key(ctx, user.id)
     original_key = objects.job_object_key(user.id, job_id, "original")
     name = _clean_name(original_name)

@@ -158,28 +158,26 @@ def _remove_background(request: Request, read: _Body) -> Response:
             raise read.error
         parsed = _parse(request, read.body)
         with unit_of_work(request) as ctx:
-            removebg.ensure_credits(ctx, admission.user_id, parsed.credits)
+            # Charged before processing, so simultaneous requests cannot overdraw.
+            reference = removebg.reserve(ctx, admission, parsed.credits)
         started = time.perf_counter()
         try:
             result = removebg.run(parsed, settings=settings)
-        except ClearCutoutError:
+        except BaseException as failure:
             with unit_of_work(request) as ctx:
-                removebg.record_outcome(
-                    ctx,
-                    admission,
-                    model=removebg.model_for(settings),
-                    outcome="failed",
-                    seconds=time.perf_counter() - started,
-                )
+                removebg.release(ctx, admission, reference)
+                if isinstance(failure, ClearCutoutError):
+                    removebg.record_outcome(
+                        ctx,
+                        admission,
+                        model=removebg.model_for(settings),
+                        outcome="failed",
+                        seconds=time.perf_counter() - started,
+                    )
             raise
         with unit_of_work(request) as ctx:
             removebg.record_outcome(
-                ctx,
-                admission,
-                model=result.model,
-                outcome="done",
-                seconds=result.seconds,
-                credits=result.credits,
+                ctx, admission, model=result.model, outcome="done", seconds=result.seconds
             )
     except ClearCutoutError as exc:
         return _error_response(exc, rate)
@@ -253,5 +251,5 @@ def _account(request: Request) -> Response:
 
 @router.get("/account", response_class=Response)
 def get_account(request: Request) -> Response:
-    """Credits left this month, in remove.bg's shape."""
+    """Credits left (plan and purchased), in remove.bg's shape."""
     return _account(request)
