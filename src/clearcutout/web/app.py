@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         account,
         api,
         auth,
+        billing,
         data_rights,
         docs,
         images,
@@ -114,7 +115,19 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (pages, auth, account, api, jobs, docs, removebg, privacy, data_rights, staff):
+    for module in (
+        pages,
+        auth,
+        account,
+        api,
+        jobs,
+        docs,
+        removebg,
+        privacy,
+        data_rights,
+        staff,
+        billing,
+    ):
         app.include_router(module.router)
     app.include_router(images.router)
     return app

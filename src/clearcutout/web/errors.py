@@ -15,7 +15,7 @@ from clearcutout.web.rendering import choose_language, error_text, render, trans
 
 log = logging.getLogger(__name__)
 
-_API_PREFIXES = ("/api/", "/v1.0/")
+_API_PREFIXES = ("/api/", "/v1.0/", "/webhooks/")
 
 
 def wants_json(request: Request) -> bool:

@@ -89,6 +89,8 @@ def render(
         "when": when,
         "path": request.url.path,
         "is_staff": bool(user is not None and user.is_staff),
+        # No billing page at all unless billing is on (README, "Billing").
+        "billing_enabled": settings.billing.enabled,
         # Optional integrations (none unless configured; privacy policy, "Cookies &
         # Tracking"), and the first-party referral code carried from any page into
         # sign-up (no cookie).

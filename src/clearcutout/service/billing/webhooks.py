@@ -57,9 +57,9 @@ def _first_time(ctx: ServiceContext, event: dict[str, Any]) -> bool:
         insert(table)
         .values(id=str(event["id"]), type=str(event.get("type", ""))[:64], received_at=ctx.now())
         .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)
     )
-    result = ctx.db.execute(statement)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return ctx.db.execute(statement).scalar() is not None
 
 
 def _user_for(ctx: ServiceContext, obj: dict[str, Any]) -> User | None:
