@@ -4,6 +4,8 @@ when it is off."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -13,9 +15,9 @@ from clearcutout.db.models import BillingAccount, BillingEvent, User
 from clearcutout.service.billing import credits
 from clearcutout.web import create_app
 from tests.conftest import fast_settings
-from tests.support.billing import CheckoutDouble, LocalStripe, event, signed
+from tests.support.billing import CheckoutDouble, LocalStripe, billing_settings, event, signed
 from tests.support.database import migrate
-from tests.support.jobs import PASSWORD, Account, JobsApp, small_photo
+from tests.support.jobs import PASSWORD, Account, JobsApp, jobs_app, small_photo
 from tests.support.service import run
 from tests.web.conftest import csrf_from
 
@@ -217,3 +219,63 @@ def test_a_credit_pack_adds_purchased_credits_and_mails_a_receipt_in_german(
     receipts = [p.read_text() for p in outbox.glob("*") if "Quittung" in p.read_text()]
     assert len(receipts) == 1
     assert "9.00 EUR" in receipts[0]
+
+
+def test_twenty_simultaneous_uploads_with_five_credits_left_charge_exactly_five(
+    billing_app: JobsApp,
+) -> None:
+    app = billing_app
+    account = app.account()
+    run(
+        app.services,
+        lambda ctx: credits.grant(ctx, account.user_id, 4, kind="purchase", reference="seed"),
+    )
+    photo = small_photo()
+    start = threading.Barrier(20)
+
+    def upload(_index: int) -> int:
+        start.wait()
+        response = app.client.post(
+            "/api/v1/jobs", headers=account.headers, files={"image_file": ("p.jpg", photo)}
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = sorted(pool.map(upload, range(20)))
+    assert statuses == [202] * 5 + [402] * 15
+    left = run(app.services, lambda ctx: credits.balance(ctx, user_of(app, account)))
+    assert left.total == 0
+    charges = [
+        line
+        for line in run(app.services, lambda ctx: credits.ledger(ctx, account.user_id))
+        if line.kind == "charge"
+    ]
+    assert sum(line.credits for line in charges) == -5
+
+
+def test_the_ui_and_both_apis_share_the_plans_window(
+    tmp_path: Path, localstripe: LocalStripe
+) -> None:
+    settings = billing_settings(tmp_path / "data", localstripe.url)
+    plans = dict(settings.billing.plans)
+    plans["free"] = plans["free"].model_copy(update={"rate_limit_per_minute": 2})
+    billing = settings.billing.model_copy(update={"plans": plans})
+    for app in jobs_app(settings.model_copy(update={"billing": billing})):
+        account = app.account()
+        photo = small_photo()
+        job = app.client.post(
+            "/api/v1/jobs", headers=account.headers, files={"image_file": ("p.jpg", photo)}
+        )
+        assert job.headers["X-RateLimit-Remaining"] == "1"
+        # remove.bg's API takes the last slot (the missing image is reported after).
+        removebg = app.client.post("/v1.0/removebg", headers=account.headers)
+        assert removebg.status_code == 400
+        assert removebg.headers["X-RateLimit-Limit"] == "2"
+        assert removebg.headers["X-RateLimit-Remaining"] == "0"
+        token = sign_in(app.client, account)
+        from_ui = app.client.post(
+            "/api/v1/jobs", headers={"X-CSRF-Token": token}, files={"image_file": ("q.jpg", photo)}
+        )
+        assert from_ui.status_code == 429
+        assert from_ui.headers["X-RateLimit-Remaining"] == "0"
+        assert int(from_ui.headers["Retry-After"]) >= 1

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearcutout.errors import ClearCutoutError, ServiceError, ThrottledError
+from clearcutout.errors import ClearCutoutError, RateLimitedError, ServiceError, ThrottledError
 from clearcutout.web.rendering import choose_language, error_text, render, translator
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     )
     if isinstance(exc, ThrottledError):
         response.headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, RateLimitedError):  # the plan's window (README, "Billing")
+        response.headers["X-RateLimit-Limit"] = str(exc.rate.limit)
+        response.headers["X-RateLimit-Remaining"] = str(exc.rate.remaining)
+        response.headers["X-RateLimit-Reset"] = str(exc.rate.reset)
     return response
 
 
