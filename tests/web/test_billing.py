@@ -279,3 +279,31 @@ def test_the_ui_and_both_apis_share_the_plans_window(
         assert from_ui.status_code == 429
         assert from_ui.headers["X-RateLimit-Remaining"] == "0"
         assert int(from_ui.headers["Retry-After"]) >= 1
+
+
+def test_a_job_that_fails_for_good_is_refunded(billing_app: JobsApp) -> None:
+    from clearcutout.errors import UnsupportedImageError
+    from clearcutout.service import jobs
+
+    app = billing_app
+    account = app.account()
+    created = app.submit(account, small_photo())
+    user = user_of(app, account)
+    assert run(app.services, lambda ctx: credits.balance(ctx, user)).total == 0
+    assert run(app.services, lambda ctx: jobs.claim(ctx, created["id"], lease_owner="w1"))
+    failed = run(
+        app.services,
+        lambda ctx: jobs.fail(
+            ctx,
+            created["id"],
+            lease_owner="w1",
+            error=UnsupportedImageError("bad"),
+            region="eu",
+            model="u2netp",
+            seconds=0.1,
+        ),
+    )
+    assert failed
+    assert run(app.services, lambda ctx: credits.balance(ctx, user)).total == 1
+    kinds = [line.kind for line in run(app.services, lambda ctx: credits.ledger(ctx, user.id))]
+    assert sorted(kinds) == ["charge", "grant", "refund"]

@@ -596,3 +596,13 @@ def test_at_most_max_concurrent_images_are_processed_at_once(
             thread.join()
         assert statuses == [200, 200, 200]
         assert peak[0] == 1
+
+
+def test_a_failed_request_is_refunded_and_costs_nothing(
+    api: Api, image_server: ImageServer
+) -> None:
+    missing = image_server.url("/status/404")
+    refused = api.client.post(URL, data={"image_url": missing, "size": "full"}, headers=api.headers)
+    assert_error(refused, 400, "failed_image_download")
+    account = api.client.get("/v1.0/account", headers=api.headers).json()
+    assert account["data"]["attributes"]["credits"]["total"] == 500

@@ -28,7 +28,7 @@ from clearcutout.errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-from clearcutout.service.billing import credits
+from clearcutout.service.billing import credits, plans
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.userkeys import seal, user_key
@@ -61,11 +61,15 @@ def check_model(settings: Settings, model: str | None) -> str:
     return get_spec(model or settings.default_model).name
 
 
-def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
-    """Refuse what cannot be processed before anything is stored: size, type, pixel count.
+def check_image(
+    settings: Settings, data: bytes, *, max_megapixels: float | None = None
+) -> tuple[int, int]:
+    """Refuse what cannot be processed before anything is stored: size, type, pixel count
+    (``max_megapixels``: a plan's lower limit, README "Billing").
 
     Reads the image header only (format and dimensions); returns ``(width, height)``.
     """
+    megapixels = settings.max_megapixels if max_megapixels is None else max_megapixels
     limit = int(settings.max_upload_mb * 1024 * 1024)
     if len(data) > limit:
         raise FileTooLargeError(
@@ -73,7 +77,7 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
         )
     if not data:
         raise EmptyImageError("The file is empty (0 bytes).")
-    max_pixels = int(settings.max_megapixels * 1_000_000)
+    max_pixels = int(megapixels * 1_000_000)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -86,7 +90,7 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
         ) from exc
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(
-            f"The image has too many pixels; the limit is {settings.max_megapixels:g} megapixels."
+            f"The image has too many pixels; the limit is {megapixels:g} megapixels."
         ) from exc
     except OSError as exc:
         raise TruncatedImageError("The image could not be read: its header is damaged.") from exc
@@ -138,7 +142,7 @@ def submit(
     The boundary notifies the executor only after its commit.
     """
     model_name = check_model(ctx.settings, model)
-    check_image(ctx.settings, data)
+    check_image(ctx.settings, data, max_megapixels=plans.max_megapixels(ctx.settings, user.plan))
     region = residency.hold_region(ctx, user)  # a region move in progress finishes first
     now = ctx.now()
     job_id = new_id()
@@ -190,7 +194,7 @@ def process_ephemeral(
     Only the anonymous usage counter is written.
     """
     model_name = check_model(ctx.settings, model)
-    check_image(ctx.settings, data)
+    check_image(ctx.settings, data, max_megapixels=plans.max_megapixels(ctx.settings, user.plan))
     started = time.perf_counter()
     cutout = remover_for(ctx.settings, model_name).process(data, options)
     encoded = cutout.encode()
