@@ -91,6 +91,9 @@ def test_a_free_user_runs_out_and_is_refused_through_the_api_and_the_ui(
     assert page.status_code == 200
     assert 'id="billing-credits">0<' in page.text
     assert 'id="billing-plan">Free<' in page.text
+    account_page = app.client.get("/account").text
+    assert 'id="account-credits">0<' in account_page
+    assert 'href="/account/billing"' in account_page
     # remove.bg's account endpoint agrees.
     balance = app.client.get("/v1.0/account", headers=account.headers).json()
     assert balance["data"]["attributes"]["credits"] == {
@@ -307,3 +310,40 @@ def test_a_job_that_fails_for_good_is_refunded(billing_app: JobsApp) -> None:
     assert run(app.services, lambda ctx: credits.balance(ctx, user)).total == 1
     kinds = [line.kind for line in run(app.services, lambda ctx: credits.ledger(ctx, user.id))]
     assert sorted(kinds) == ["charge", "grant", "refund"]
+
+
+def test_a_paid_renewal_invoice_renews_the_plan_credits_and_is_kept(
+    billing_app: JobsApp, checkout_double: CheckoutDouble
+) -> None:
+    from clearcutout.db.models import BillingInvoice
+
+    app = billing_app
+    account = app.account()
+    token = sign_in(app.client, account)
+    app.client.post("/account/billing/checkout", data={"csrf_token": token, "plan": "pro"})
+    session = checkout_double.sessions[-1]
+    deliver(app, event("checkout.session.completed", {**session, "subscription": "sub_r"}))
+    user = user_of(app, account)
+    run(app.services, lambda ctx: credits.charge(ctx, user, 1.0, reference="used"))
+    assert run(app.services, lambda ctx: credits.balance(ctx, user)).subscription == 99
+    invoice = {
+        "id": "in_renewal_1",
+        "object": "invoice",
+        "customer": session["customer"],
+        "subscription": "sub_r",
+        "amount_paid": 1900,
+        "currency": "eur",
+        "billing_reason": "subscription_cycle",
+    }
+    renewal = event("invoice.paid", invoice)
+    assert deliver(app, renewal).json()["applied"] is True  # type: ignore[attr-defined]
+    assert deliver(app, renewal).json()["applied"] is False  # type: ignore[attr-defined]
+    assert run(app.services, lambda ctx: credits.balance(ctx, user)).subscription == 100
+    kept = run(app.services, lambda ctx: ctx.db.get(BillingInvoice, "in_renewal_1"))
+    assert kept is not None and (kept.amount_paid, kept.currency) == (1900, "eur")
+    receipts = [
+        p.read_text()
+        for p in (app.settings.data_dir / "outbox").glob("*")
+        if "Your ClearCutout receipt" in p.read_text()
+    ]
+    assert len(receipts) == 1 and "19.00 EUR" in receipts[0]

@@ -3,7 +3,7 @@
     plans       the configured plans and what each allows (``billing.plans``)
     credits     the append-only credits ledger: grants, charges, refunds, balances
     ratelimit   per-plan sliding windows shared by the UI and both APIs (database/Redis)
-    stripe      the one adapter to Stripe: customers, Checkout, the portal, cancelling
+    payments    the one adapter to Stripe: customers, Checkout, the portal, cancelling
     webhooks    signed Stripe events, each applied once, in any order
     emails      receipts and plan changes (billing category: always sent)
     account     the billing page's view, the data export's part, account deletion
