@@ -87,6 +87,12 @@ def test_a_free_user_runs_out_and_is_refused_through_the_api_and_the_ui(
     assert from_ui.status_code == 402
     detail = from_ui.json()["errors"][0]["detail"]
     assert "out of credits" in detail and "Billing page" in detail
+    app.client.cookies.set("lang", "de")  # the page's language, as the person chose it
+    in_german = app.client.post(
+        "/api/v1/jobs", headers={"X-CSRF-Token": token}, files={"image_file": ("d.jpg", photo)}
+    )
+    assert in_german.json()["errors"][0]["detail"].startswith("Deine Credits reichen nicht")
+    app.client.cookies.delete("lang")
     page = app.client.get("/account/billing")
     assert page.status_code == 200
     assert 'id="billing-credits">0<' in page.text

@@ -10,8 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearcutout.errors import ClearCutoutError, RateLimitedError, ServiceError, ThrottledError
+from clearcutout.errors import (
+    ClearCutoutError,
+    InsufficientCreditsError,
+    RateLimitedError,
+    ServiceError,
+    ThrottledError,
+)
 from clearcutout.web.rendering import choose_language, error_text, render, translator
+from clearcutout.web.security import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +48,20 @@ def _respond(request: Request, *, status: int, code: str, title: str, detail: st
     )
 
 
+def _from_the_page(request: Request) -> bool:
+    """A browser page calling the API with its session (not an API client's key)."""
+    return SESSION_COOKIE in request.cookies and "x-api-key" not in request.headers
+
+
 async def handle_clearcutout_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClearCutoutError)
     if exc.http_status >= 500:
         log.error("request.failed code=%s path=%s", exc.code, request.url.path)
     detail = exc.message
     if isinstance(exc, ServiceError) and not wants_json(request):
+        detail = error_text(exc, choose_language(request, None))
+    elif isinstance(exc, InsufficientCreditsError) and _from_the_page(request):
+        # The upload page shows this message as it is (README, "Billing").
         detail = error_text(exc, choose_language(request, None))
     response = _respond(
         request, status=exc.http_status, code=exc.code, title=exc.title, detail=detail
