@@ -37,6 +37,7 @@ from clearcutout.service.context import ServiceContext
 from tests.support.database import copy_migrated_sqlite
 
 pytest_plugins = [
+    "tests.support.billing",
     "tests.support.engine",
     "tests.support.jobs",
     "tests.support.removebg",

@@ -153,14 +153,67 @@ class RemoveBgSettings(BaseModel):
 
     # Requests per minute per API key (and per client IP for failed authentication).
     rate_limit_per_minute: int = Field(default=60, ge=1)
-    # Credits each user may spend per calendar month (UTC); preview 0.25, larger 1.
-    monthly_credits: float = Field(default=500.0, ge=0)
     # Model used for these requests; None = ``default_model``.
     model: str | None = None
     # Images processed at once by the synchronous paths together (this API and
     # ``store=false`` jobs) in one process; each holds its pixels in memory (README,
     # "Limits"). Further requests wait up to ``sync_slot_wait_seconds``, then get 503.
     max_concurrent: int = Field(default=2, ge=1)
+
+
+class PlanSettings(BaseModel):
+    """One billing plan (README, "Billing"): credits, limits and its Stripe price."""
+
+    label: str
+    # Subscription credits granted at each renewal (calendar month for a plan without a
+    # Stripe price; each paid invoice otherwise). Unused ones do not roll over.
+    monthly_credits: float = Field(default=0.0, ge=0)
+    # Image requests per minute per account, the UI and both APIs together.
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Regions a user on this plan may choose; None = every region.
+    regions: list[str] | None = None
+    # Largest image accepted for this plan, in megapixels; None = ``max_megapixels``.
+    max_megapixels: float | None = Field(default=None, gt=0)
+    # The Stripe price id of the subscription (None: a plan nobody pays for).
+    stripe_price_id: str | None = None
+
+
+class CreditPackSettings(BaseModel):
+    """A one-off purchase of pay-as-you-go credits (they never expire)."""
+
+    label: str
+    credits: float = Field(gt=0)
+    stripe_price_id: str
+
+
+def _default_plans() -> dict[str, PlanSettings]:
+    return {
+        "free": PlanSettings(label="Free", monthly_credits=50, rate_limit_per_minute=20),
+        "pro": PlanSettings(
+            label="Pro", monthly_credits=500, rate_limit_per_minute=120, max_megapixels=50
+        ),
+        "business": PlanSettings(label="Business", monthly_credits=5000, rate_limit_per_minute=500),
+    }
+
+
+class BillingSettings(BaseModel):
+    """Plans, credits and Stripe (README, "Billing"). Off by default: every account may
+    process images without limit and no billing page exists."""
+
+    enabled: bool = False
+    plans: dict[str, PlanSettings] = Field(default_factory=_default_plans)
+    # The plan of a new account, and of one whose subscription ended.
+    default_plan: str = "free"
+    credit_packs: dict[str, CreditPackSettings] = Field(default_factory=dict)
+    # Stripe: the secret API key, the webhook endpoint's signing secret, and (tests, a
+    # Stripe-compatible server) another API base URL.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+    # Where the per-plan rate-limit windows are counted: the database (default) or Redis
+    # (``redis_url``), so that several API processes agree either way.
+    rate_limit_backend: Literal["database", "redis"] = "database"
+    redis_url: str | None = None
 
 
 class IntegrationSettings(BaseModel):
@@ -261,6 +314,7 @@ class Settings(EngineSettings):
     url_fetch: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
     removebg: RemoveBgSettings = Field(default_factory=RemoveBgSettings)
     staff: StaffSettings = Field(default_factory=StaffSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
     session_idle_minutes: int = 120
     session_absolute_days: int = 14
     email_token_hours: int = 48

@@ -44,6 +44,8 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   ├── UrlFetchError                  invalid_image_url | failed_image_download |
     │   │                                  invalid_bg_image_url | failed_bg_download
     │   ├── NoForegroundError              unknown_foreground: the matte is empty
+    │   ├── WebhookSignatureError          invalid_signature: a Stripe event not signed
+    │   │                                  with our webhook secret
     │   ├── ValidationError + ServiceError validation_failed: a form field (``field``)
     │   │   └── AgeRequirementError        age_requirement: under the minimum age
     │   └── InvalidTokenError + ServiceError invalid_token: an emailed link used or expired
@@ -57,7 +59,7 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   │                                  the TOTP code of this session
     │   ├── ApiKeyError (403)              auth_failed | missing_api_key | invalid_api_key |
     │   │                                  insufficient_scope (remove.bg); keeps changes
-    │   ├── InsufficientCreditsError (402) insufficient_credits: the month's credits are spent
+    │   ├── InsufficientCreditsError (402) insufficient_credits: the credits left cannot pay
     │   ├── NotFoundError (404)            not_found | job_not_found | export_not_found
     │   │   └── ObjectNotFoundError        object_not_found: no stored object under a key
     │   ├── JobNotReadyError (409)         job_not_ready
@@ -90,6 +92,7 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     ├── IllegalTransitionError (409)       illegal_transition: a job move the state
     │                                      machine forbids (a bug in the caller)
     ├── MailDeliveryError (502)            mail_delivery_failed
+    ├── PaymentProviderError (502)         payment_provider_error: Stripe failed or refused
     └── ConfigurationError                 configuration_error: the operator's set-up
         ├── KeyringError                   keyring_error: master keys unreadable or missing
         ├── TlsConfigError                 tls_config: certificate or key unusable
@@ -354,7 +357,7 @@ class ApiKeyError(ServiceError):
 
 
 class InsufficientCreditsError(ServiceError):
-    """This month's credits are spent (remove.bg: 402)."""
+    """The credits left cannot pay for the image (remove.bg: 402)."""
 
     code = "insufficient_credits"
     title = "Insufficient credits"
@@ -461,6 +464,21 @@ class RateLimitedError(ThrottledError):
             params={"limit": rate.limit},
         )
         self.rate = rate
+
+
+class WebhookSignatureError(InputError):
+    """A webhook payload whose ``Stripe-Signature`` does not verify (or is too old)."""
+
+    code = "invalid_signature"
+    title = "Invalid signature"
+
+
+class PaymentProviderError(ClearCutoutError):
+    """Stripe could not be reached or refused the call (translated from its errors)."""
+
+    code = "payment_provider_error"
+    title = "Payment provider unavailable"
+    http_status = 502
 
 
 # -- models and processing ------------------------------------------------------------------

@@ -12,7 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import sessionmaker
 
-from clearcutout.config import RemoveBgSettings, Settings, UrlFetchSettings
+from clearcutout.config import (
+    BillingSettings,
+    PlanSettings,
+    RemoveBgSettings,
+    Settings,
+    UrlFetchSettings,
+)
 from clearcutout.crypto import Keyring
 from clearcutout.db import create_db_engine
 from clearcutout.service import accounts
@@ -27,13 +33,27 @@ from tests.support.photos import resized_sample
 PASSWORD = "analytical engine 1843"
 
 
-def removebg_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """U²-Netp, no job executor, the loopback hook on (tests fetch from 127.0.0.1)."""
+def removebg_settings(
+    data_dir: Path, *, monthly_credits: float = 500, **overrides: Any
+) -> Settings:
+    """U²-Netp, no job executor, the loopback hook on (tests fetch from 127.0.0.1), and
+    billing on with one Free plan of ``monthly_credits`` whose rate limit is the API's."""
+    removebg = overrides.get("removebg", RemoveBgSettings(rate_limit_per_minute=1000))
     values: dict[str, Any] = {
         "default_model": "u2netp",
         "executor": "none",
         "url_fetch": UrlFetchSettings(allow_loopback=True, total_timeout_s=10),
-        "removebg": RemoveBgSettings(rate_limit_per_minute=1000, monthly_credits=500),
+        "removebg": removebg,
+        "billing": BillingSettings(
+            enabled=True,
+            plans={
+                "free": PlanSettings(
+                    label="Free",
+                    monthly_credits=monthly_credits,
+                    rate_limit_per_minute=removebg.rate_limit_per_minute,
+                )
+            },
+        ),
     }
     values.update(overrides)
     settings = fast_settings(data_dir, **values)

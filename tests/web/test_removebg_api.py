@@ -524,7 +524,7 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path: Path, small_photo: byte
 
 
 def test_spent_credits_give_402_and_cost_nothing(tmp_path: Path, small_photo: bytes) -> None:
-    settings = removebg_settings(tmp_path / "data", removebg=RemoveBgSettings(monthly_credits=1))
+    settings = removebg_settings(tmp_path / "data", monthly_credits=1)
     for poor in open_api(settings):
         full = poor.client.post(
             URL, files={"image_file": small_photo}, data={"size": "full"}, headers=poor.headers
@@ -597,3 +597,13 @@ def test_at_most_max_concurrent_images_are_processed_at_once(
             thread.join()
         assert statuses == [200, 200, 200]
         assert peak[0] == 1
+
+
+def test_a_failed_request_is_refunded_and_costs_nothing(
+    api: Api, image_server: ImageServer
+) -> None:
+    missing = image_server.url("/status/404")
+    refused = api.client.post(URL, data={"image_url": missing, "size": "full"}, headers=api.headers)
+    assert_error(refused, 400, "failed_image_download")
+    account = api.client.get("/v1.0/account", headers=api.headers).json()
+    assert account["data"]["attributes"]["credits"]["total"] == 500

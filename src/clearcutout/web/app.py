@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         account,
         api,
         auth,
+        billing,
         data_rights,
         docs,
         health,
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         privacy,
         data_rights,
         staff,
+        billing,
     ):
         app.include_router(module.router)
     app.include_router(images.router)

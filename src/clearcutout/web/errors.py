@@ -21,6 +21,8 @@ from starlette.routing import Match
 from clearcutout.errors import (
     BusyError,
     ClearCutoutError,
+    InsufficientCreditsError,
+    RateLimitedError,
     SecondFactorRequiredError,
     ServiceError,
     ThrottledError,
@@ -28,10 +30,11 @@ from clearcutout.errors import (
 from clearcutout.service.context import database_unavailable
 from clearcutout.web.error_messages import error_message
 from clearcutout.web.rendering import choose_language, error_text, render, translator
+from clearcutout.web.security import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 
-_API_PREFIXES = ("/api/", "/v1.0/")
+_API_PREFIXES = ("/api/", "/v1.0/", "/webhooks/")
 MALFORMED = "The request is malformed."
 
 
@@ -59,6 +62,11 @@ def _respond(request: Request, *, status: int, code: str, title: str, detail: st
     )
 
 
+def _from_the_page(request: Request) -> bool:
+    """A browser page calling the API with its session (not an API client's key)."""
+    return SESSION_COOKIE in request.cookies and "x-api-key" not in request.headers
+
+
 async def handle_clearcutout_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClearCutoutError)
     if isinstance(exc, SecondFactorRequiredError) and not wants_json(request):
@@ -69,6 +77,9 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     detail = exc.message
     if isinstance(exc, ServiceError) and not wants_json(request):
         detail = error_text(exc, choose_language(request, None))
+    elif isinstance(exc, InsufficientCreditsError) and _from_the_page(request):
+        # The upload page shows this message as it is (README, "Billing").
+        detail = error_text(exc, choose_language(request, None))
     elif not wants_json(request):
         detail = error_message(exc.code, exc.message, choose_language(request, None))
     response = _respond(
@@ -76,6 +87,10 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     )
     if isinstance(exc, ThrottledError | BusyError) or exc.transient:
         response.headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, RateLimitedError):  # the plan's window (README, "Billing")
+        response.headers["X-RateLimit-Limit"] = str(exc.rate.limit)
+        response.headers["X-RateLimit-Remaining"] = str(exc.rate.remaining)
+        response.headers["X-RateLimit-Reset"] = str(exc.rate.reset)
     return response
 
 

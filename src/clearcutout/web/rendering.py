@@ -91,6 +91,8 @@ def render(
         "is_staff": bool(user is not None and (user.is_staff or user.staff_role)),
         "is_admin": bool(user is not None and user.staff_role == "admin"),
         "timedelta": timedelta,
+        # No billing page at all unless billing is on (README, "Billing").
+        "billing_enabled": settings.billing.enabled,
         # Optional integrations (none unless configured; privacy policy, "Cookies &
         # Tracking"), and the first-party referral code carried from any page into
         # sign-up (no cookie).

@@ -48,7 +48,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 # RFC 8058 one-click unsubscribe: a mail client POSTs ``List-Unsubscribe=One-Click`` to
 # the link without any cookie or token of ours, so this path cannot ask for the CSRF echo.
 # It is safe without it: the signed link itself authorises exactly one opt-out.
-CSRF_EXEMPT_PATHS = frozenset({"/unsubscribe"})
+# The Stripe webhook is authenticated by its signature, not a cookie.
+CSRF_EXEMPT_PATHS = frozenset({"/unsubscribe", "/webhooks/stripe"})
 PERMISSIONS_POLICY = (
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
 )

@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, LargeBinary, String, select
 
 from clearcutout import crypto
-from clearcutout.db.models import Base, ThrottleEvent, User
-from clearcutout.service import removebg
+from clearcutout.db.models import Base, User
 from clearcutout.service.infra import objects
 from clearcutout.service.privacy import export
 from tests.conftest import SmtpServer, email_text
@@ -158,34 +157,3 @@ def test_deletion_also_clears_a_copy_left_in_another_region(
             data={"csrf_token": csrf_from(page.text), "password": PASSWORD},
         )
         assert keys_of(app, where, account.user_id) == []
-
-
-def test_deletion_forgets_the_remove_bg_credit_counters(backend_app: JobsApp) -> None:
-    """Credit counters hold a keyed hash of the user id, which an id search cannot find."""
-    app = backend_app
-    account = app.account()
-    other = app.account()
-
-    def spend(user_id: str) -> None:
-        run(app.services, lambda ctx: removebg.charge(ctx, user_id, 1.0))
-
-    def credit_rows() -> int:
-        def count(ctx: object) -> int:
-            rows = ctx.db.scalars(  # type: ignore[attr-defined]
-                select(ThrottleEvent).where(ThrottleEvent.action.startswith("removebg.credit"))
-            )
-            return len(list(rows))
-
-        return run(app.services, count)
-
-    spend(account.user_id)
-    spend(other.user_id)
-    assert credit_rows() == 2
-    browser = sign_in(app.client, account)
-    page = browser.get("/account/privacy")
-    deleted = browser.post(
-        "/account/privacy/delete",
-        data={"csrf_token": csrf_from(page.text), "password": PASSWORD},
-    )
-    assert deleted.status_code == 200
-    assert credit_rows() == 1  # only the other person's

@@ -37,6 +37,7 @@ from clearcutout.errors import (
     ObjectNotFoundError,
     UnknownModelError,
 )
+from clearcutout.service.billing import credits
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.jobs.history import owned_job
@@ -236,6 +237,13 @@ def complete(
     return done
 
 
+def refund_failed(ctx: ServiceContext, job_id: str) -> None:
+    """A job failed for good: its owner gets back what it was charged."""
+    owner = ctx.db.scalar(select(Job.user_id).where(Job.id == job_id))
+    if owner is not None:
+        credits.refund(ctx, owner, reference=job_id)
+
+
 def fail(
     ctx: ServiceContext,
     job_id: str,
@@ -263,6 +271,7 @@ def fail(
         },
     )
     if failed:
+        refund_failed(ctx, job_id)
         record_usage(
             ctx.db, region=region, model=model, outcome="failed", seconds=seconds, day=now.date()
         )
@@ -357,5 +366,8 @@ def retry_job(ctx: ServiceContext, user: User, job_id: str) -> Job:
         raise JobNotRetryableError(
             "Only a failed job whose original is still stored can be retried."
         )
+    # Its failure was refunded; the new attempt is charged as a new image (402 keeps the
+    # job failed: this transaction does not commit), and refunded again if it fails.
+    credits.charge(ctx, user, credits.credits_for_size(job.options.get("size")), reference=job.id)
     log.info("job.retried job_id=%s by=owner", job.id)
     return owned_job(ctx, user, job_id)

@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 
 from clearcutout.db.models import Job
 from clearcutout.errors import IllegalTransitionError
+from clearcutout.service.billing import credits
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.jobs.usage import record_usage
 
@@ -209,6 +210,9 @@ def requeue_stale(ctx: ServiceContext) -> int:
                     "error_message": "Processing stopped repeatedly; the job was given up.",
                 },
             ):
+                owner = ctx.db.scalar(select(Job.user_id).where(Job.id == job_id))
+                if owner is not None:  # the owner gets back what the job was charged
+                    credits.refund(ctx, owner, reference=job_id)
                 record_usage(
                     ctx.db,
                     region=region,

@@ -20,6 +20,7 @@ from clearcutout.engine.decode import probe_image
 from clearcutout.errors import (
     FileTooLargeError,
 )
+from clearcutout.service.billing import credits, plans
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.userkeys import seal, user_key
@@ -52,12 +53,15 @@ def check_model(settings: Settings, model: str | None) -> str:
     return get_spec(model or settings.default_model).name
 
 
-def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
-    """Refuse what cannot be processed before anything is stored: size, type, pixel count,
-    aspect ratio.
+def check_image(
+    settings: Settings, data: bytes, *, max_megapixels: float | None = None
+) -> tuple[int, int]:
+    """Refuse what cannot be processed before anything is stored: size, type, pixel count
+    (``max_megapixels``: a plan's lower limit, README "Billing").
 
     Reads the image header only (format and dimensions); returns ``(width, height)``.
     """
+    megapixels = settings.max_megapixels if max_megapixels is None else max_megapixels
     limit = int(settings.max_upload_mb * 1024 * 1024)
     if len(data) > limit:
         raise FileTooLargeError(
@@ -65,7 +69,7 @@ def check_image(settings: Settings, data: bytes) -> tuple[int, int]:
         )
     return probe_image(
         data,
-        max_pixels=int(settings.max_megapixels * 1_000_000),
+        max_pixels=int(megapixels * 1_000_000),
         max_aspect_ratio=settings.max_aspect_ratio,
     )
 
@@ -111,10 +115,12 @@ def submit(
     The boundary notifies the executor only after its commit.
     """
     model_name = check_model(ctx.settings, model)
-    check_image(ctx.settings, data)
+    check_image(ctx.settings, data, max_megapixels=plans.max_megapixels(ctx.settings, user.plan))
     region = residency.hold_region(ctx, user)  # a region move in progress finishes first
     now = ctx.now()
     job_id = new_id()
+    # Charged with the job's row (402 stores nothing); refunded if the job fails.
+    credits.charge(ctx, user, credits.credits_for_size(options.size), reference=job_id)
     owner_key = user_key(ctx, user.id)
     original_key = objects.job_object_key(user.id, job_id, "original")
     name = _clean_name(original_name)
@@ -161,7 +167,7 @@ def process_ephemeral(
     Only the anonymous usage counter is written.
     """
     model_name = check_model(ctx.settings, model)
-    check_image(ctx.settings, data)
+    check_image(ctx.settings, data, max_megapixels=plans.max_megapixels(ctx.settings, user.plan))
     started = time.perf_counter()
     # Imported here: ``sync`` builds on this module's ``remover_for``.
     from clearcutout.service.jobs.sync import process_now

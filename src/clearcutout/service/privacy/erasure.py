@@ -39,9 +39,9 @@ from clearcutout.db.models import (
     User,
 )
 from clearcutout.errors import ValidationError
-from clearcutout.service import removebg
 from clearcutout.service.accounts import sessions
 from clearcutout.service.accounts.passwords import verify_password
+from clearcutout.service.billing import account as billing
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.mail import render_email
@@ -105,14 +105,14 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
     3. log the deletion (the person's own; a staff decision is logged by its action),
        then delete every stored object of the user, in every region, and the rows
        that point at them: jobs and data exports (:func:`erase_stored_data`);
-    4. delete the user's rows (``_USER_TABLES``, the remove.bg credit counters — keyed
-       by a keyed hash of the id, so no id search finds them — then the user row,
-       which cascades);
+    4. cancel the Stripe subscription and delete the credits ledger, keeping only the
+       paid invoices' ids and amounts, unlinked (tax law; README, "Billing"); delete
+       the user's rows (``_USER_TABLES``, then the user row, which cascades);
     5. destroy the user's key (crypto-shredding: any copy of data sealed with it, in a
        backup or a forgotten object, can no longer be read);
     6. queue the confirmation email (sent after the commit, account category).
 
-    Nothing is kept for billing: there is none yet (README, "Privacy"). The access-log
+    For billing only invoice ids and amounts are kept (README, "Billing"). The access-log
     entries (ids, action, reason) stay as the record of who accessed the data and who
     deleted the account, and why.
     """
@@ -132,7 +132,7 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
             reason="deleted by the account's owner",
         )
     erase_stored_data(ctx, user_id)
-    removebg.forget_user(ctx, user_id)  # credit counters are keyed by a hash of the id
+    billing.forget_account(ctx, user_id)  # cancels the subscription, keeps invoice ids
     for table in _USER_TABLES:
         ctx.db.execute(delete(table).where(table.user_id == user_id))
     destroy_user_key(ctx, user_id)

@@ -13,6 +13,7 @@ The archive holds, in portable formats:
 * ``access_log.json`` – every logged staff access to this person's data;
 * ``consent_history.json`` – policy acceptances and email-preference changes;
 * ``privacy_requests.json``, ``api_keys.json``, ``sessions.json`` – the rest we hold;
+* ``billing.json`` – the credits ledger, balances, Stripe ids and invoices;
 * ``README.txt`` – what each file is.
 
 From the web, an archive is built in the background (a ``data_exports`` row, built by
@@ -44,6 +45,7 @@ from clearcutout.errors import (
 )
 from clearcutout.service import accounts, jobs
 from clearcutout.service.accounts import apikeys, sessions
+from clearcutout.service.billing import account as billing
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.mail import render_email
@@ -82,6 +84,7 @@ EXPORT_FILES = (
     "privacy_requests.json",
     "api_keys.json",
     "sessions.json",
+    "billing.json",
 )
 
 _README = """\
@@ -97,6 +100,7 @@ consent_history.json    privacy-policy acceptances and email-preference changes
 privacy_requests.json   objections and questions you sent us
 api_keys.json           your API keys (names and prefixes; the secrets are never stored)
 sessions.json           the browsers signed in to your account
+billing.json            your credits ledger, balances, Stripe ids and invoice amounts
 """
 
 
@@ -227,6 +231,7 @@ def build_zip(ctx: ServiceContext, user: User) -> bytes:
         "sessions.json": _json(
             [asdict(s) for s in sessions.list_sessions(ctx, user, current_id=None)]
         ),
+        "billing.json": _json(billing.export_rows(ctx, user.id)),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

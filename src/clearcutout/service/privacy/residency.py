@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from clearcutout.config import Settings
 from clearcutout.db.models import DataExport, Job, User
 from clearcutout.errors import NotFoundError, RegionMoveRefusedError, ValidationError
+from clearcutout.service.billing import plans
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.userkeys import rewrap_user_key, user_key
@@ -75,8 +76,8 @@ class RegionMove:
 
 
 def _allowed(settings: Settings, region: str, plan: str) -> bool:
-    plans = settings.regions[region].plans
-    return plans is None or plan in plans
+    allowed = settings.regions[region].plans
+    return (allowed is None or plan in allowed) and plans.region_allowed(settings, plan, region)
 
 
 def offered_regions(settings: Settings, plan: str = DEFAULT_PLAN) -> list[RegionChoice]:

@@ -9,10 +9,11 @@ them, into a :class:`RemoveBgRequest` with our
 The web layer finds the image sources in the body (:mod:`clearcutout.web.uploads`).
 
 Admission (:func:`admit`) authenticates the ``X-Api-Key`` and takes a slot in a sliding
-one-minute rate-limit window; credits (:func:`ensure_credits`, :func:`charge`) are a
-monthly allowance per user. Both are counted in the throttle table
-(:class:`~clearcutout.db.models.ThrottleEvent`), whose subjects are HMACs: it holds no
-key, user id or IP address in the clear and nothing at all about images.
+one-minute rate-limit window (:mod:`clearcutout.service.billing.ratelimit`: the plan's,
+shared with the UI, when billing is on; ``removebg.rate_limit_per_minute`` per key
+otherwise). Credits (:func:`reserve`, :func:`release`) go through the credits ledger
+(:mod:`clearcutout.service.billing.credits`): charged before processing, refunded if
+the image fails; nothing at all with billing off.
 
 Processing (:func:`run`) is synchronous and ephemeral: the image (uploaded or fetched
 with :mod:`clearcutout.service.infra.fetch`) lives in memory only, and nothing about it is
@@ -22,17 +23,13 @@ stored — only the anonymous daily usage counter is incremented.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import delete, func, select
-
 from clearcutout.config import Settings
-from clearcutout.db.models import ThrottleEvent
+from clearcutout.db.models import User, new_id
 from clearcutout.engine import Box, CutoutOptions
 from clearcutout.engine.options import options_from_fields, parse_text
 from clearcutout.errors import (
@@ -46,6 +43,7 @@ from clearcutout.errors import (
     ServiceError,
 )
 from clearcutout.service.accounts import apikeys
+from clearcutout.service.billing import credits, ratelimit
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra.fetch import Resolver, fetch_url, limits_from
 from clearcutout.service.jobs import check_model, sync
@@ -63,12 +61,11 @@ __all__ = [
     "RemoveBgResult",
     "account_balance",
     "admit",
-    "charge",
-    "ensure_credits",
-    "forget_user",
     "model_for",
     "parse_request",
     "record_outcome",
+    "release",
+    "reserve",
     "run",
 ]
 
@@ -78,19 +75,10 @@ log = logging.getLogger(__name__)
 #: classifier), ``auto`` and anything unknown report ``other``.
 TYPES: Final = ("auto", "person", "product", "animal", "car", "graphic", "transportation")
 UNKNOWN_TYPE: Final = "other"
-PREVIEW_SIZES: Final = frozenset({"preview", "small", "regular"})
-PREVIEW_CREDITS: Final = 0.25
-FULL_CREDITS: Final = 1.0
-
-_WINDOW: Final = timedelta(minutes=1)
 # Throttle-table actions (at most 32 characters).
 _RATE_KEY: Final = "removebg.rate.key"
 _RATE_ACCOUNT: Final = "removebg.rate.account"
 _RATE_ANONYMOUS: Final = "removebg.rate.ip"
-_CREDIT_ACTIONS: Final = {
-    PREVIEW_CREDITS: "removebg.credit.preview",
-    FULL_CREDITS: "removebg.credit.full",
-}
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -118,7 +106,7 @@ class RemoveBgRequest:
     @property
     def credits(self) -> float:
         """remove.bg's price: 0.25 for a preview size, 1 for anything larger."""
-        return PREVIEW_CREDITS if self.options.size in PREVIEW_SIZES else FULL_CREDITS
+        return credits.credits_for_size(self.options.size)
 
 
 def parse_request(
@@ -162,41 +150,9 @@ class Admission:
     rate: RateLimit
 
 
-def _subject(ctx: ServiceContext, action: str, value: str) -> bytes:
-    return ctx.keyring.sign("removebg", f"{action}:{value}".encode())
-
-
 def _take_slot(ctx: ServiceContext, action: str, value: str) -> RateLimit:
     """Count one request in the subject's sliding one-minute window, or refuse it."""
-    limit = ctx.settings.removebg.rate_limit_per_minute
-    now = ctx.now()
-    since = now - _WINDOW
-    subject = _subject(ctx, action, value)
-    ctx.db.execute(
-        delete(ThrottleEvent).where(
-            ThrottleEvent.action == action,
-            ThrottleEvent.subject == subject,
-            ThrottleEvent.created_at <= since,
-        )
-    )
-    count, oldest = ctx.db.execute(
-        select(func.count(), func.min(ThrottleEvent.created_at)).where(
-            ThrottleEvent.action == action,
-            ThrottleEvent.subject == subject,
-            ThrottleEvent.created_at > since,
-        )
-    ).one()
-    count = int(count or 0)
-    frees_at = (oldest or now) + _WINDOW
-    reset = math.ceil(frees_at.timestamp())
-    if count >= limit:
-        rate = RateLimit(limit=limit, remaining=0, reset=reset)
-        log.info("removebg.rate_limited action=%s", action)
-        retry_after = max(1, math.ceil((frees_at - now).total_seconds()))
-        raise RateLimitedError(rate=rate, retry_after_s=retry_after)
-    ctx.db.add(ThrottleEvent(action=action, subject=subject, created_at=now))
-    ctx.db.flush()
-    return RateLimit(limit=limit, remaining=limit - count - 1, reset=reset)
+    return ratelimit.take_slot(ctx, action, value, ctx.settings.removebg.rate_limit_per_minute)
 
 
 def admit(
@@ -228,8 +184,12 @@ def admit(
         except (AuthenticationError, PermissionDeniedError) as exc:
             failure = exc
             continue
-        bucket = _RATE_ACCOUNT if account_request else _RATE_KEY
-        rate = _take_slot(ctx, bucket, api_key.strip())
+        plan_rate = None if account_request else ratelimit.take_account_slot(ctx, user)
+        if plan_rate is not None:
+            rate = plan_rate  # billing on: the plan's window, shared with the UI
+        else:
+            bucket = _RATE_ACCOUNT if account_request else _RATE_KEY
+            rate = _take_slot(ctx, bucket, api_key.strip())
         return Admission(user_id=user.id, region=user.region, rate=rate)
     rate = _take_slot(ctx, _RATE_ANONYMOUS, client_ip or "unknown")
     assert failure is not None
@@ -240,67 +200,29 @@ def admit(
 # -- credits ------------------------------------------------------------------------------
 
 
-def _month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def _user(ctx: ServiceContext, user_id: str) -> User:
+    user = ctx.db.get(User, user_id)
+    if user is None:
+        raise AuthenticationError("This account no longer exists.", code="invalid_api_key")
+    return user
 
 
-def _credits_used(ctx: ServiceContext, user_id: str) -> float:
-    since = _month_start(ctx.now())
-    used = 0.0
-    for amount, action in _CREDIT_ACTIONS.items():
-        count = ctx.db.scalar(
-            select(func.count())
-            .select_from(ThrottleEvent)
-            .where(
-                ThrottleEvent.action == action,
-                ThrottleEvent.subject == _subject(ctx, action, user_id),
-                ThrottleEvent.created_at >= since,
-            )
-        )
-        used += amount * int(count or 0)
-    return used
+def reserve(ctx: ServiceContext, admission: Admission, amount: float) -> str:
+    """Charge ``amount`` before processing (402 when the credits cannot pay it); the
+    reference to :func:`release` it with if the image then fails."""
+    reference = f"removebg:{new_id()}"
+    credits.charge(ctx, _user(ctx, admission.user_id), amount, reference=reference)
+    return reference
 
 
-def ensure_credits(ctx: ServiceContext, user_id: str, amount: float) -> None:
-    """Refuse (402) when this month's allowance cannot pay ``amount``."""
-    left = ctx.settings.removebg.monthly_credits - _credits_used(ctx, user_id)
-    if left + 1e-9 < amount:
-        raise InsufficientCreditsError(
-            "Not enough credits left this month: %(left)s left, %(needed)s needed.",
-            params={"left": f"{max(left, 0.0):g}", "needed": f"{amount:g}"},
-        )
-
-
-def charge(ctx: ServiceContext, user_id: str, amount: float) -> None:
-    """Count ``amount`` (0.25 or 1) against this month's allowance; drop past months."""
-    action = _CREDIT_ACTIONS[amount]
-    now = ctx.now()
-    for each in _CREDIT_ACTIONS.values():
-        ctx.db.execute(
-            delete(ThrottleEvent).where(
-                ThrottleEvent.action == each,
-                ThrottleEvent.subject == _subject(ctx, each, user_id),
-                ThrottleEvent.created_at < _month_start(now),
-            )
-        )
-    ctx.db.add(ThrottleEvent(action=action, subject=_subject(ctx, action, user_id), created_at=now))
-    ctx.db.flush()
-
-
-def forget_user(ctx: ServiceContext, user_id: str) -> None:
-    """Delete a user's credit counters (for account deletion)."""
-    for action in _CREDIT_ACTIONS.values():
-        ctx.db.execute(
-            delete(ThrottleEvent).where(
-                ThrottleEvent.action == action,
-                ThrottleEvent.subject == _subject(ctx, action, user_id),
-            )
-        )
+def release(ctx: ServiceContext, admission: Admission, reference: str) -> None:
+    """Refund a reserved charge: a failed request costs nothing."""
+    credits.refund(ctx, admission.user_id, reference=reference)
 
 
 @dataclass(frozen=True)
 class AccountBalance:
-    """``GET /v1.0/account``: we have no billing, so everything is the monthly allowance."""
+    """``GET /v1.0/account`` in remove.bg's terms (all zero with billing off)."""
 
     total: float
     subscription: float
@@ -310,9 +232,15 @@ class AccountBalance:
 
 
 def account_balance(ctx: ServiceContext, user_id: str) -> AccountBalance:
-    """Credits left this month (allowance minus what this user's requests were charged)."""
-    left = max(0.0, ctx.settings.removebg.monthly_credits - _credits_used(ctx, user_id))
-    return AccountBalance(total=left, subscription=left, payg=0.0, enterprise=0.0, free_calls=0)
+    """The person's credits: plan (subscription) and purchased (pay-as-you-go) ones."""
+    left = credits.balance(ctx, _user(ctx, user_id))
+    return AccountBalance(
+        total=left.total,
+        subscription=left.subscription,
+        payg=left.payg,
+        enterprise=0.0,
+        free_calls=0,
+    )
 
 
 # -- processing ---------------------------------------------------------------------------
@@ -391,11 +319,8 @@ def record_outcome(
     model: str,
     outcome: str,
     seconds: float,
-    credits: float = 0.0,
 ) -> None:
-    """After processing: charge the credits (successes only) and count anonymous usage."""
-    if credits:
-        charge(ctx, admission.user_id, credits)
+    """After processing: count anonymous usage."""
     # The one call site of the anonymous usage counters for this API (no user, no key).
     record_usage(
         ctx.db,

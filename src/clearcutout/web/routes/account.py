@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from clearcutout.errors import ServiceError
 from clearcutout.service import accounts
 from clearcutout.service.accounts import apikeys, sessions
+from clearcutout.service.billing import account as billing
+from clearcutout.service.billing import plans
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import residency
 from clearcutout.web.boundary import Principal, runtime, session_principal, unit_of_work
@@ -44,6 +46,8 @@ def _page_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any]:
             for choice in residency.offered_regions(ctx.settings, principal.user.plan)
         },
         "location": residency.data_location(ctx.settings, principal.user),
+        # Plan and credits left, with billing on (README, "Billing").
+        "credits": billing.view(ctx, principal.user) if plans.enabled(ctx.settings) else None,
     }
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from clearcutout.db.models import User
+from clearcutout.db.models import User, new_id
 from clearcutout.engine import CutoutOptions
 from clearcutout.engine.options import (
     OPTION_NAMES,
@@ -29,8 +29,14 @@ from clearcutout.engine.options import (
     parse_bool,
     parse_text,
 )
-from clearcutout.errors import ClearCutoutError, IdempotencyKeyError, UnknownParameterError
+from clearcutout.errors import (
+    ClearCutoutError,
+    IdempotencyKeyError,
+    RateLimit,
+    UnknownParameterError,
+)
 from clearcutout.service import jobs
+from clearcutout.service.billing import credits, ratelimit
 from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import api_principal, runtime, unit_of_work
@@ -281,13 +287,16 @@ _CREATE_BODY: dict[str, Any] = {
 )
 async def create_job(request: Request) -> Response:
     """Queue a cutout of an uploaded image (multipart ``image_file`` or JSON base64)."""
-    user = await run_in_threadpool(_authenticate, request)
+    user, rate = await run_in_threadpool(_authenticate, request)
+    headers = _rate_headers(rate)
     job = await _parse_job(request)
     if not job.store:
         processed = await run_in_threadpool(_process_now, request, user, job)
-        return _image_response(
+        response = _image_response(
             processed, filename=jobs.download_name(job.filename, processed.image.extension)
         )
+        response.headers.update(headers)
+        return response
     key = request.headers.get("idempotency-key")
     info, replayed = await run_in_threadpool(_submit, request, user, job, key)
     if not replayed:
@@ -303,15 +312,27 @@ async def create_job(request: Request) -> Response:
         model=info.model,
         **urls,
     )
-    headers = {"Location": urls["status_url"]}
+    headers["Location"] = urls["status_url"]
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(created.model_dump(mode="json"), status_code=202, headers=headers)
 
 
-def _authenticate(request: Request) -> User:
+def _rate_headers(rate: RateLimit | None) -> dict[str, str]:
+    if rate is None:
+        return {}
+    return {
+        "X-RateLimit-Limit": str(rate.limit),
+        "X-RateLimit-Remaining": str(rate.remaining),
+        "X-RateLimit-Reset": str(rate.reset),
+    }
+
+
+def _authenticate(request: Request) -> tuple[User, RateLimit | None]:
+    """Who is asking, and their slot in the plan's rate-limit window (billing on)."""
     with unit_of_work(request) as ctx:
-        return api_principal(ctx, request, scope="images").user
+        user = api_principal(ctx, request, scope="images").user
+        return user, ratelimit.take_account_slot(ctx, user)
 
 
 def _submit(
@@ -349,8 +370,18 @@ def _submit(
 
 
 def _process_now(request: Request, user: User, job: _JobRequest) -> jobs.ProcessedImage:
+    # Charged before processing (so simultaneous requests cannot overdraw) and refunded
+    # if the image fails; the charge is not held locked while the image is processed.
+    reference = f"ephemeral:{new_id()}"
     with unit_of_work(request) as ctx:
-        return jobs.process_ephemeral(ctx, user, job.data, job.options, model=job.model)
+        credits.charge(ctx, user, credits.credits_for_size(job.options.size), reference=reference)
+    try:
+        with unit_of_work(request) as ctx:
+            return jobs.process_ephemeral(ctx, user, job.data, job.options, model=job.model)
+    except BaseException:
+        with unit_of_work(request) as ctx:
+            credits.refund(ctx, user.id, reference=reference)
+        raise
 
 
 @router.get("", response_model=JobListOut)

@@ -165,42 +165,26 @@ def _remove_background(
             replayed = key is not None and idempotency.find(
                 ctx, admission.user_id, scope="removebg", key=key, fingerprint=fingerprint
             )
-            if not replayed:
-                removebg.ensure_credits(ctx, admission.user_id, parsed.credits)
+            # Charged before processing, so simultaneous requests cannot overdraw.
+            reference = None if replayed else removebg.reserve(ctx, admission, parsed.credits)
         started = time.perf_counter()
         try:
             result = removebg.run(parsed, settings=settings, region=admission.region)
-        except ClearCutoutError:
+        except BaseException as failure:
             with unit_of_work(request) as ctx:
-                removebg.record_outcome(
-                    ctx,
-                    admission,
-                    model=removebg.model_for(settings),
-                    outcome="failed",
-                    seconds=time.perf_counter() - started,
-                )
-            raise
-        if not replayed:
-            try:
-                with unit_of_work(request) as ctx:
+                if reference is not None:
+                    removebg.release(ctx, admission, reference)
+                if isinstance(failure, ClearCutoutError):
                     removebg.record_outcome(
                         ctx,
                         admission,
-                        model=result.model,
-                        outcome="done",
-                        seconds=result.seconds,
-                        credits=result.credits,
+                        model=removebg.model_for(settings),
+                        outcome="failed",
+                        seconds=time.perf_counter() - started,
                     )
-                    if key is not None:
-                        idempotency.remember(
-                            ctx,
-                            admission.user_id,
-                            scope="removebg",
-                            key=key,
-                            fingerprint=fingerprint,
-                        )
-            except IntegrityError:
-                replayed = True  # a concurrent request with this key was charged
+            raise
+        if reference is not None:
+            replayed = _record_done(request, admission, result, key, fingerprint, reference)
     except ClearCutoutError as exc:
         return _error_response(exc, admission.rate)
     as_json = _wants_json(request, result.media_type)
@@ -208,6 +192,32 @@ def _remove_background(
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _record_done(
+    request: Request,
+    admission: removebg.Admission,
+    result: removebg.RemoveBgResult,
+    key: str | None,
+    fingerprint: str,
+    reference: str,
+) -> bool:
+    """Count the finished image and remember its key; whether a concurrent request with
+    the same key was first (then this one's charge is given back: one charge per key)."""
+    try:
+        with unit_of_work(request) as ctx:
+            removebg.record_outcome(
+                ctx, admission, model=result.model, outcome="done", seconds=result.seconds
+            )
+            if key is not None:
+                idempotency.remember(
+                    ctx, admission.user_id, scope="removebg", key=key, fingerprint=fingerprint
+                )
+        return False
+    except IntegrityError:
+        with unit_of_work(request) as ctx:
+            removebg.release(ctx, admission, reference)
+        return True
 
 
 def _fingerprint(body: uploads.RequestBody, parsed: removebg.RemoveBgRequest) -> str:
@@ -374,5 +384,5 @@ def _account(request: Request) -> Response:
 
 @router.get("/account", response_class=Response)
 def get_account(request: Request) -> Response:
-    """Credits left this month, in remove.bg's shape."""
+    """Credits left (plan and purchased), in remove.bg's shape."""
     return _account(request)
