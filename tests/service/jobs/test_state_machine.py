@@ -19,6 +19,8 @@ from clearcutout.errors import (
     IllegalTransitionError,
     JobExpiredError,
     ObjectNotFoundError,
+    StorageError,
+    UnsupportedImageError,
 )
 from clearcutout.service import accounts, jobs
 from clearcutout.service.context import ServiceContext
@@ -187,6 +189,59 @@ def test_a_job_that_keeps_killing_its_worker_is_given_up(
         assert (
             connection.scalar(select(UsageDaily.count).where(UsageDaily.outcome == "failed")) == 1
         )
+
+
+def test_a_transient_failure_waits_its_back_off_and_keeps_the_larger_allowance(
+    services: Services, owner: User, clock: Clock
+) -> None:
+    settings = services.settings
+    job_id = submit(services, owner, clock)
+    outage = StorageError("Object storage failed to read an object: ReadTimeoutError.")
+    for attempt in range(1, settings.job_max_attempts + 1):
+        assert run(services, lambda ctx: jobs.claim(ctx, job_id, lease_owner="w"), clock)
+        requeued = run(
+            services,
+            lambda ctx: jobs.retry_or_fail(
+                ctx, job_id, lease_owner="w", error=outage, region="eu", model="u2netp", seconds=0
+            ),
+            clock,
+        )
+        assert requeued
+        row = status(services, job_id)
+        ceiling = min(
+            settings.job_retry_max_seconds, settings.job_retry_base_seconds * 2 ** (attempt - 1)
+        )
+        wait = (row.not_before - clock.now).total_seconds()
+        assert ceiling / 2 <= wait <= ceiling
+        # Not due yet: no claim takes it.
+        assert not run(services, lambda ctx: jobs.claim(ctx, job_id, lease_owner="w"), clock)
+        assert (
+            run(services, lambda ctx: jobs.claim_next(ctx, lease_owner="w", regions=["eu"]), clock)
+            is None
+        )
+        clock.advance(seconds=wait + 1)
+    # Past job_max_attempts, the worker dies: the job had been waiting out an outage, so
+    # it goes back to the queue instead of being given up.
+    assert run(services, lambda ctx: jobs.claim(ctx, job_id, lease_owner="w"), clock)
+    clock.advance(seconds=settings.job_lease_seconds + 1)
+    assert run(services, jobs.requeue_stale, clock) == 1
+    assert status(services, job_id).status == "queued"
+    # A bad image fails at once, whatever the attempts left.
+    assert run(services, lambda ctx: jobs.claim(ctx, job_id, lease_owner="w"), clock)
+    run(
+        services,
+        lambda ctx: jobs.retry_or_fail(
+            ctx,
+            job_id,
+            lease_owner="w",
+            error=UnsupportedImageError("Not an image."),
+            region="eu",
+            model="u2netp",
+            seconds=0,
+        ),
+        clock,
+    )
+    assert status(services, job_id).status == "failed"
 
 
 def test_expiry_deletes_the_objects_and_only_of_jobs_past_their_time(

@@ -51,6 +51,10 @@ __all__ = [
 ]
 
 
+# The codes of the transient faults (``errors.StorageError``, ``DatabaseUnavailableError``).
+_TRANSIENT_CODES = frozenset({"storage_unavailable", "database_unavailable"})
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -188,14 +192,20 @@ def requeue_stale(ctx: ServiceContext) -> int:
     """
     now = ctx.now()
     stale = ctx.db.execute(
-        select(Job.id, Job.attempts, Job.region, Job.model).where(
+        select(Job.id, Job.attempts, Job.region, Job.model, Job.error_code).where(
             Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now
         )
     ).all()
     moved = 0
-    for job_id, attempts, region, model in stale:
+    for job_id, attempts, region, model, last_error in stale:
         expired_lease = [Job.lease_expires_at < now]
-        if attempts >= ctx.settings.job_max_attempts:
+        # A job that has been waiting out an outage keeps its larger allowance.
+        limit = (
+            ctx.settings.job_transient_attempts
+            if last_error in _TRANSIENT_CODES
+            else ctx.settings.job_max_attempts
+        )
+        if attempts >= limit:
             if transition(
                 ctx,
                 job_id,
