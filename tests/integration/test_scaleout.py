@@ -6,8 +6,9 @@
 * the broker restarted (a private Redis, so other tests are not disturbed) during a batch:
   every job completes;
 * two API processes and two workers, 60 uploads plus synchronous cutouts (60 keeps the
-  test under two minutes on two shared cores): none lost, none duplicated, each result
-  the right image — and the API processes never processed one themselves.
+  test to a few minutes on two cores even when they are shared with other work): none
+  lost, none duplicated, each result the right image — and the API processes never
+  processed one themselves.
 """
 
 from __future__ import annotations
