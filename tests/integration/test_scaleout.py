@@ -6,8 +6,9 @@
 * the broker restarted (a private Redis, so other tests are not disturbed) during a batch:
   every job completes;
 * two API processes and two workers, 60 uploads plus synchronous cutouts (60 keeps the
-  test under two minutes on two shared cores): none lost, none duplicated, each result
-  the right image — and the API processes never processed one themselves.
+  test to a few minutes on two cores even when they are shared with other work): none
+  lost, none duplicated, each result the right image — and the API processes never
+  processed one themselves.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tests.conftest import free_port
 from tests.support.cluster import AMQP_URL, REDIS_URL, cluster
 from tests.support.jobs import small_photo
 
-pytestmark = pytest.mark.timeout(300)
+# Generous: on a machine shared with other jobs the 60-upload test took 296 s.
+pytestmark = pytest.mark.timeout(900)
 
 
 def _upload(base: str, key: str, photo: bytes, name: str) -> str:
@@ -73,7 +75,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_the_job_runs_once(
         deployment.kill("worker-a")  # the worker and its pool processes, no clean-up
         assert first.poll() is not None
 
-        states = deployment.wait_for_jobs(1, timeout_s=120)
+        states = deployment.wait_for_jobs(1, timeout_s=240)
         assert states[job_id][0] == "done"
         assert states[job_id][1] >= 2  # claimed by the killed worker, then by the other
         assert deployment.usage_done() == 1  # finished and counted exactly once
@@ -164,7 +166,7 @@ def test_a_broker_restart_during_a_batch_loses_no_job(
         photos[during] = 180
         private_redis.start()
 
-        states = deployment.wait_for_jobs(batch + 1, timeout_s=150)
+        states = deployment.wait_for_jobs(batch + 1, timeout_s=300)
         assert {status for status, _ in states.values()} == {"done"}
         assert set(states) == set(photos)
         assert deployment.usage_done() == batch + 1
@@ -221,7 +223,7 @@ def test_two_apis_two_workers_many_uploads_none_lost_none_duplicated(tmp_path: P
             assert list(pool.map(ephemeral, range(3))) == [170, 171, 172]
 
         assert len(submitted) == UPLOADS  # distinct ids
-        states = deployment.wait_for_jobs(UPLOADS, timeout_s=240)
+        states = deployment.wait_for_jobs(UPLOADS, timeout_s=480)
         assert len(states) == UPLOADS
         assert {status for status, _ in states.values()} == {"done"}
         # Each job finished and was counted exactly once (a lease that ran out on a
