@@ -169,7 +169,7 @@ def test_refining_a_one_pixel_wide_strip_costs_about_what_its_pixels_do() -> Non
     refined = guided_filter(strip, small_matte)
     colours = estimate_foreground(strip, np.clip(alpha, 0.1, 0.9))
 
-    assert time.perf_counter() - started < 20  # generous: about 2 s here, 60 s before
+    assert time.perf_counter() - started < 20  # generous: 7 s on 2 shared cores; over 400 s before
     assert refined.shape == (height, 1)
     assert colours.shape == (height, 1, 3)
     assert float(refined.min()) >= 0.0 and float(refined.max()) <= 1.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,16 @@ def _sqlite_pragmas(lock_timeout_s: float) -> Any:
     return apply
 
 
-def _private_sqlite_file(path: Path) -> None:
-    """The database file 0600 in a folder made 0700, before SQLite opens it.
+def _private_sqlite_files(path: Path) -> None:
+    """The database file and its companions 0600.
 
-    SQLite creates its files with 0644 less the umask, but gives the WAL, shared-memory
-    and journal files the mode of the database file: so the file is created here 0600,
-    and an existing one (and its companions) is brought to 0600. The database holds
-    sealed personal data and its blind indexes (privacy policy, "Security Measures").
+    SQLite creates its file with 0644 less the umask when it first connects, but gives
+    the WAL, shared-memory and journal files the mode of the database file: so the file
+    is made 0600 on every new connection, before ``journal_mode=WAL`` makes the others,
+    and companions left by an older install are brought to 0600 too. The folder is 0700,
+    so the file is never readable by others even in between. The database holds sealed
+    personal data and its blind indexes (privacy policy, "Security Measures").
     """
-    make_private_dirs(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-    os.close(fd)
     for companion in (path, *(path.with_name(path.name + end) for end in _COMPANIONS)):
         try:
             if companion.stat().st_mode & 0o777 != FILE_MODE:
@@ -62,14 +60,23 @@ def create_db_engine(url: str, *, lock_timeout_s: float = 10.0) -> Engine:
     PostgreSQL connections are checked before use (a restarted server costs no error)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
+    database: Path | None = None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            _private_sqlite_file(Path(parsed.database))
+            database = Path(parsed.database)
+            make_private_dirs(database.parent)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": lock_timeout_s}
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
+        if database is not None:
+            path = database
+
+            def private_files(_dbapi_connection: Any, _record: Any) -> None:
+                _private_sqlite_files(path)
+
+            event.listen(engine, "connect", private_files)
         event.listen(engine, "connect", _sqlite_pragmas(lock_timeout_s))
     return engine
 
