@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MODEL ?= u2netp
 
-.PHONY: run test lint format bench chromium clean
+.PHONY: run test lint format audit bench chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
 	$(BIN)/clearcutout models pull u2netp
 	$(BIN)/python -m pytest
 
@@ -33,6 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## make audit: fail on any known vulnerability, and on any package that could not be
+## checked (needs pypi.org's per-version JSON API or api.osv.dev)
+audit: $(STAMP)
+	$(BIN)/pip-audit --progress-spinner off --skip-editable --strict
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
