@@ -52,6 +52,7 @@ from clearcutout.service.jobs.submission import (
     process_ephemeral,
     remover_for,
     submit,
+    with_quality,
 )
 
 __all__ = [
@@ -87,4 +88,5 @@ __all__ = [
     "retry_or_fail",
     "submit",
     "transition",
+    "with_quality",
 ]

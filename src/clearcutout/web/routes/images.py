@@ -85,6 +85,7 @@ def upload_page(request: Request) -> Response:
             return to_login(request)
         limit_mb = ctx.settings.max_upload_mb
         retention_days = ctx.settings.retention_days
+        default_quality = ctx.settings.default_quality
     media_types = [kind for types, _ in BROWSER_FILE_TYPES.values() for kind in types]
     endings = [ending for _, endings in BROWSER_FILE_TYPES.values() for ending in endings]
     return render(
@@ -97,6 +98,7 @@ def upload_page(request: Request) -> Response:
             "media_types": media_types,
             "endings": endings,
             "retention_days": retention_days,
+            "default_quality": default_quality,
         },
         user=principal.user,
     )

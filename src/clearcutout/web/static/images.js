@@ -239,6 +239,10 @@
 
       const body = new FormData();
       body.append("image_file", file, file.name);
+      const quality = document.getElementById("image-quality");
+      if (quality && quality.value) {
+        body.append("quality", quality.value);
+      }
       const request = new XMLHttpRequest();
       request.open("POST", API);
       request.setRequestHeader("X-CSRF-Token", csrf);
