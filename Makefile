@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MODEL ?= u2netp
 
-.PHONY: run test lint format bench chromium clean
+.PHONY: run test lint format bench bench-model chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## make run: the web app on the embedded default (SQLite, local storage, in-process executor)
 run: $(STAMP)
-	$(BIN)/clearcutout models pull $${CLEARCUTOUT_DEFAULT_MODEL:-u2net}
+	$(BIN)/clearcutout models pull $${CLEARCUTOUT_DEFAULT_MODEL:-$${CLEARCUTOUT_DEFAULT_QUALITY:-balanced}}
 	$(BIN)/clearcutout db upgrade
 	$(BIN)/clearcutout serve
 
@@ -37,8 +37,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## make bench [MODEL=u2net|isnet-general-use]: quality and speed side by side with rembg
+## make bench: the quality presets beside rembg (U²-Net, ISNet), quality and seconds per
+## photo; `make bench-model MODEL=u2net|isnet-general-use`: one model's quality and speed
 bench: $(STAMP)
+	$(BIN)/python -m bench --presets
+
+bench-model: $(STAMP)
 	$(BIN)/python -m bench --model $(MODEL)
 
 ## Browser tests drive Debian's Chromium; install it when missing.

@@ -197,3 +197,17 @@ def test_demo_writes_a_real_cutout(tmp_path: Path) -> None:
     cutout = load(tmp_path / "sample.cutout.png")
     assert cutout.mode == "RGBA"
     assert cutout.getchannel("A").getextrema() == (0, 255)
+
+
+def test_quality_preset_reaches_the_engine_and_model_overrides_its_models(
+    photos: Path, tmp_path: Path, remover: Remover
+) -> None:
+    target = tmp_path / "best.png"
+    result = run("remove", photos / "a.jpg", "-o", target, "--model", "u2netp", "--quality", "best")
+    assert result.returncode == 0, result.stderr.decode()
+    # best's mirrored pass, with U²-Netp in place of the preset's models.
+    expected = remover.remove_bytes(photos / "a.jpg", quality="best").data
+    assert target.read_bytes() == expected
+    assert target.read_bytes() != remover.remove_bytes(photos / "a.jpg").data
+    bad = run("remove", photos / "a.jpg", "--model", "u2netp", "--quality", "ultra")
+    assert bad.returncode != 0 and "ultra" in bad.stderr.decode()

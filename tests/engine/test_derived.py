@@ -27,7 +27,7 @@ from clearcutout.errors import ModelUnavailableError
 SIZE = 32
 
 
-def _tiny_model(*, half: bool = False) -> onnx.ModelProto:
+def _tiny_model(*, half: bool = False, opset: int = 15) -> onnx.ModelProto:
     """Conv 3→4 (3×3) → ReLU → Conv 4→1 (1×1) → Sigmoid, plus an unused side output."""
     rng = np.random.default_rng(5)
     dtype = np.float16 if half else np.float32
@@ -60,7 +60,7 @@ def _tiny_model(*, half: bool = False) -> onnx.ModelProto:
         ],
         [w1, b1, w2, b2],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
@@ -97,6 +97,17 @@ def test_build_int8_writes_a_qdq_model_close_to_the_float_one(
         reference, quantised = _predict(tiny_path, rgb), _predict(target, rgb)
         assert reference.shape == quantised.shape == (SIZE, SIZE)
         assert float(np.abs(reference - quantised).mean()) < 0.03
+
+
+def test_build_int8_lifts_an_old_opset_for_per_channel_weights(tmp_path: Path) -> None:
+    # U²-Net's published file is opset 11, where DequantizeLinear has no axis.
+    old, target = tmp_path / "old.onnx", tmp_path / "old-int8.onnx"
+    onnx.save(_tiny_model(opset=11), str(old))
+    build_int8(old, FAMILIES["u2net"], target)
+    built = onnx.load(str(target))
+    assert max(o.version for o in built.opset_import if o.domain in ("", "ai.onnx")) >= 13
+    rgb = calibration_images(2)[0]
+    assert float(np.abs(_predict(old, rgb) - _predict(target, rgb)).mean()) < 0.03
 
 
 def test_build_int8_is_deterministic(tiny_path: Path, tmp_path: Path) -> None:

@@ -112,6 +112,14 @@ def only_first_output(model: onnx.ModelProto, output: str | int) -> onnx.ModelPr
     return model
 
 
+#: The lowest opset a per-channel QDQ model can use.
+MIN_OPSET = 13
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
 class _Reader:
     """ONNX Runtime's calibration reader protocol over prepared input tensors."""
 
@@ -156,6 +164,11 @@ def build_int8(
     except Exception as exc:  # onnx raises DecodeError and others for a bad file
         raise ModelError(f"Could not read model file {base}: {exc}") from exc
     model = only_first_output(to_float32(model), family.output)
+    if _opset(model) < MIN_OPSET:
+        # Per-channel DequantizeLinear (its ``axis``) needs opset 13; U²-Net's file is 11.
+        from onnx import version_converter
+
+        model = version_converter.convert_version(model, MIN_OPSET)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".derive-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         onnx.save(model, str(fp32))
