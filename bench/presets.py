@@ -20,6 +20,7 @@ computed once and cached (``bench/.cache/``), so the search costs no inference.
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 import tempfile
 import time
@@ -90,20 +91,32 @@ def rembg(
 # -- leave one scene out --------------------------------------------------------------------
 
 
-def _cached(remover: Remover, model: str, pair: Pair, rgb: NDArray[np.uint8]) -> NDArray[Any]:
-    """The model's S×S matte of the photo and of its mirror image (stacked), cached."""
+def _cached(
+    remover: Remover, model: str, pair: Pair, rgb: NDArray[np.uint8], *, mirrored: bool = True
+) -> NDArray[Any]:
+    """The model's S×S matte of the photo and (``mirrored``) of its mirror image, stacked;
+    each is computed once and cached."""
     path = remover._runner_for(model).path
     key = hashlib.sha256(f"{path.stat().st_size}:{pair.name}".encode()).hexdigest()[:16]
-    target = CACHE / f"{model}-{key}.npy"
-    if target.exists():
-        return np.load(target)
-    runner = remover._runner_for(model)
-    plain = runner.predict(rgb)
-    mirrored = runner.predict(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1]
-    stacked = np.stack([plain, mirrored])
-    CACHE.mkdir(exist_ok=True)
-    np.save(target, stacked)
-    return stacked
+    looks = ["plain", "mirrored"] if mirrored else ["plain"]
+    mattes = []
+    for look in looks:
+        target = CACHE / f"{model}-{key}-{look}.npy"
+        if target.exists():
+            mattes.append(np.load(target))
+            continue
+        runner = remover._runner_for(model)
+        if look == "plain":
+            matte = runner.predict(rgb)
+        else:
+            mirror = runner.predict(np.ascontiguousarray(rgb[:, ::-1]))
+            matte = np.ascontiguousarray(mirror[:, ::-1])
+        CACHE.mkdir(exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.partial.npy")
+        np.save(partial, matte)
+        partial.replace(target)  # another run reading the cache never sees half a file
+        mattes.append(matte)
+    return np.stack(mattes)
 
 
 def _combine(
@@ -113,8 +126,8 @@ def _combine(
     total: NDArray[np.float32] | None = None
     weights = 0.0
     for step in recipe.models:
-        pair = mattes[step.model]
-        small = (pair[0] + pair[1]) * 0.5 if recipe.flip_average else pair[0]
+        looks = mattes[step.model]
+        small = (looks[0] + looks[1]) * 0.5 if recipe.flip_average else looks[0]
         if total is None:
             total = small * np.float32(step.weight)
         else:
@@ -162,7 +175,8 @@ def leave_one_scene_out(
         with Image.open(pair.image) as image:
             rgb = np.asarray(image.convert("RGB"))
         models = {step.model for recipe in candidates.values() for step in recipe.models}
-        mattes = {model: _cached(remover, model, pair, rgb) for model in models}
+        flip = any(recipe.flip_average for recipe in candidates.values())
+        mattes = {model: _cached(remover, model, pair, rgb, mirrored=flip) for model in models}
         for label, recipe in candidates.items():
             scores[label][pair.name] = score(_combine(mattes, recipe, rgb), truths[pair.name])
     scenes = sorted({pair.scene for pair in pairs})
@@ -206,7 +220,7 @@ def run(
     remover = Remover()
     methods: dict[str, Any] = {}
     tuned: dict[str, Any] = {}
-    baseline = ours("ours u2net", Remover("u2net"), CutoutOptions(), pairs, truths)
+    baseline = ours("ours u2net", Remover("u2net"), CutoutOptions(), timed, truths)
     baseline.pop("alphas")
     methods["ours u2net (no preset)"] = baseline
     for preset in PRESETS:
@@ -216,15 +230,20 @@ def run(
         for pair in timed:
             with Image.open(pair.image) as image:
                 rgb = np.asarray(image.convert("RGB"))
-            models = {step.model for step in PRESETS[preset].recipe.models}
-            mattes = {model: _cached(remover, model, pair, rgb) for model in models}
+            recipe = PRESETS[preset].recipe
+            models = {step.model for step in recipe.models}
+            mattes = {
+                model: _cached(remover, model, pair, rgb, mirrored=recipe.flip_average)
+                for model in models
+            }
             cached = _combine(mattes, PRESETS[preset].recipe, rgb)
             difference = float(np.abs(cached - timing["alphas"][pair.name]).max())
             assert difference <= 1.5 / 255, (preset, pair.name, difference)
         methods[preset] = {**tuned[preset]["preset"], "seconds": timing["seconds"]}
-    methods["rembg u2net"] = rembg(rembg_u2net, pairs, truths)
+    # rembg runs on the timed photos (all of them with --time-every 1).
+    methods["rembg u2net"] = rembg(rembg_u2net, timed, truths)
     print(f"  rembg u2net: {statistics.median(methods['rembg u2net']['seconds']):.3f} s/photo")
-    methods["rembg isnet-general-use"] = rembg(rembg_isnet, pairs, truths)
+    methods["rembg isnet-general-use"] = rembg(rembg_isnet, timed, truths)
     print(
         "  rembg isnet: "
         f"{statistics.median(methods['rembg isnet-general-use']['seconds']):.3f} s/photo"
