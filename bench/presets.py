@@ -42,8 +42,8 @@ from clearcutout.engine.refine import guided_filter
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 #: The knob values the leave-one-scene-out search chooses among.
-CONTRASTS = (1.0, 1.5, 2.0, 2.5, 3.0)
-ISNET_SHARES = (0.5, 2 / 3, 0.8, 1.0)
+CONTRASTS = (1.0, 2.0, 3.0)
+ISNET_SHARES = (0.5, 2 / 3, 1.0)
 
 
 def _alpha_of(image: Image.Image) -> NDArray[np.float32]:
@@ -164,12 +164,14 @@ def _candidates(preset: str) -> dict[str, Recipe]:
             else (ModelPass(base.models[0].model),)
         )
         for contrast in CONTRASTS:
-            found[f"share={share:.2f} contrast={contrast:g}"] = Recipe(
+            recipe = Recipe(
                 models=models,
                 flip_average=base.flip_average,
                 edge_contrast=contrast,
                 refine=base.refine,
             )
+            if recipe not in found.values():
+                found[f"share={share:.2f} contrast={contrast:g}"] = recipe
     return found
 
 
