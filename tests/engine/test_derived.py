@@ -232,6 +232,6 @@ def test_registry_lists_the_presets_derived_models() -> None:
     for name in PRESETS:
         for model in preset_models(name):
             assert model in REGISTRY
-    sources = REGISTRY["isnet-general-use-int8"].sources
-    assert sources == (DerivedSource("isnet-general-use", "int8-qdq", "v1"),)
+    sources = REGISTRY["u2net-int8"].sources
+    assert sources == (DerivedSource("u2net", "int8-qdq", "v1"),)
     assert REGISTRY["u2net-int8"].sources[0].describe().startswith("built locally from u2net")

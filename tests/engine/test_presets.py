@@ -29,11 +29,10 @@ def test_three_presets_balanced_by_default() -> None:
     assert DEFAULT_QUALITY == "balanced"
     assert EngineSettings().default_quality == "balanced"
     assert preset_models("fast") == ("u2net-int8",)
-    assert preset_models("balanced") == ("isnet-general-use-int8",)
-    assert preset_models("best") == ("isnet-general-use-int8", "u2net-int8")
+    assert preset_models("balanced") == ("isnet-general-use",)
+    assert preset_models("best") == ("isnet-general-use",)
     best = PRESETS["best"].recipe
-    assert best.flip_average and best.edge_contrast == 2.0
-    assert [step.weight for step in best.models] == [2.0, 1.0]
+    assert best.flip_average and best.zoom_pass and best.edge_contrast == 1.0
 
 
 def test_without_model_or_quality_the_default_preset_applies() -> None:
@@ -43,13 +42,15 @@ def test_without_model_or_quality_the_default_preset_applies() -> None:
 def test_an_explicit_model_replaces_the_models_and_keeps_the_passes() -> None:
     recipe = recipe_for("best", model="u2netp")
     assert recipe.models == (ModelPass("u2netp"),)
-    assert recipe.flip_average  # best's pass
-    # The contrast was tuned for the preset's models, so it goes with them.
+    assert recipe.flip_average and recipe.zoom_pass  # best's passes
+    # An edge contrast is tuned for the preset's models, so it goes with them.
+    sharpened = Recipe(models=(ModelPass("u2net-int8"),), edge_contrast=2.0)
+    assert sharpened.edge_contrast == 2.0
     assert recipe.edge_contrast == 1.0
 
 
 def test_naming_the_presets_own_first_model_is_no_override() -> None:
-    assert recipe_for("best", model="isnet-general-use-int8") == PRESETS["best"].recipe
+    assert recipe_for("best", model="isnet-general-use") == PRESETS["best"].recipe
 
 
 def test_an_explicit_model_without_quality_is_the_plain_pipeline() -> None:
@@ -112,7 +113,9 @@ def test_a_preset_with_an_explicit_model_runs_the_presets_passes(
     remover: Remover, sample_jpeg: bytes
 ) -> None:
     best = remover.process(sample_jpeg, quality="best", channels="alpha").image
-    flipped = remover.process(sample_jpeg, flip_average=True, channels="alpha").image
+    flipped = remover.process(
+        sample_jpeg, flip_average=True, zoom_pass=True, channels="alpha"
+    ).image
     plain = remover.process(sample_jpeg, channels="alpha").image
     assert np.array_equal(np.asarray(best), np.asarray(flipped))
     assert not np.array_equal(np.asarray(best), np.asarray(plain))
@@ -122,7 +125,7 @@ def test_a_remover_without_model_follows_the_preset(tmp_path) -> None:  # type: 
     settings = EngineSettings(models_dir=tmp_path, allow_model_download=False)
     remover = Remover(settings=settings)
     assert remover.model is None
-    assert remover.spec.name == "isnet-general-use-int8"
+    assert remover.spec.name == "isnet-general-use"
     assert remover.recipe(CutoutOptions(quality="fast")) == PRESETS["fast"].recipe
     fast = EngineSettings(models_dir=tmp_path, default_quality="fast")
     assert Remover(settings=fast).recipe() == PRESETS["fast"].recipe

@@ -194,14 +194,6 @@ REGISTRY: dict[str, ModelSpec] = {
             DerivedSource("u2net", "int8-qdq", CALIBRATION_VERSION),
         ),
         _spec(
-            "isnet-general-use-int8",
-            "isnet",
-            "ISNet general use, static int8 built locally (the balanced and best presets)",
-            "Apache-2.0 (weights)",
-            44_500_000,
-            DerivedSource("isnet-general-use", "int8-qdq", CALIBRATION_VERSION),
-        ),
-        _spec(
             "u2net_human_seg",
             "u2net",
             "U²-Net trained for people",
