@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MODEL ?= u2netp
 
-.PHONY: run test lint format audit bench chromium clean
+.PHONY: run test lint format audit bench bench-model chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 ## make run [PORT=8000] [HOST=127.0.0.1]: the web app on the embedded default (SQLite,
 ## local storage, in-process executor); without PORT/HOST, CLEARCUTOUT_PORT/_HOST or 8000
 run: $(STAMP)
-	$(BIN)/clearcutout models pull $${CLEARCUTOUT_DEFAULT_MODEL:-u2net}
+	$(BIN)/clearcutout models pull $${CLEARCUTOUT_DEFAULT_MODEL:-$${CLEARCUTOUT_DEFAULT_QUALITY:-balanced}}
 	$(BIN)/clearcutout db upgrade
 	$(BIN)/clearcutout serve $(if $(HOST),--host '$(HOST)') $(if $(PORT),--port '$(PORT)')
 
@@ -44,8 +44,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## make bench [MODEL=u2net|isnet-general-use]: quality and speed side by side with rembg
+## make bench: the quality presets beside rembg (U²-Net, ISNet), quality and seconds per
+## photo; `make bench-model MODEL=u2net|isnet-general-use`: one model's quality and speed
 bench: $(STAMP)
+	$(BIN)/python -m bench --presets
+
+bench-model: $(STAMP)
 	$(BIN)/python -m bench --model $(MODEL)
 
 ## Browser tests drive Debian's Chromium; install it when missing.

@@ -1,5 +1,9 @@
 """``python -m bench --model u2netp``: quality and speed side by side with rembg.
 
+``python -m bench --presets`` (``make bench``): the quality presets beside rembg with
+U²-Net and with ISNet, quality and seconds per photo, plus leave-one-scene-out figures
+(:mod:`bench.presets`); the table goes to ``bench/results/presets-*.md``.
+
 Prints Markdown tables and writes everything (per image too) as JSON under
 ``bench/results/``. See the README's "Benchmarks" section.
 """
@@ -16,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import quality, speed
+from bench import presets, quality, speed
 from bench.rembg_env import RembgWorker, ensure_venv, rembg_version
 from clearcutout import Remover
 
@@ -112,7 +116,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-batch", action="store_true", help="no batch throughput")
     parser.add_argument("--skip-latency", action="store_true", help="no latency")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument(
+        "--presets", action="store_true", help="the quality presets beside rembg (one run)"
+    )
+    parser.add_argument(
+        "--time-every", type=int, default=1, help="presets: time every N-th photo only"
+    )
     args = parser.parse_args(argv)
+    if args.presets:
+        run_presets(args.data, args.out, time_every=args.time_every)
+        return
 
     started = time.perf_counter()
     ensure_venv()
@@ -177,6 +190,42 @@ def main(argv: list[str] | None = None) -> None:
         f"took {report['seconds'] / 60:.1f} min; JSON: {target}"
     )
     print("\n\n".join([*sections, footer]))
+
+
+def run_presets(data: Path, out: Path, *, time_every: int) -> None:
+    started = time.perf_counter()
+    ensure_venv()
+    store = Remover().store
+    paths = {name: store.ensure(name) for name in ("u2net", "isnet-general-use")}
+    load_at_start = os.getloadavg()
+    with (
+        RembgWorker("u2net", paths["u2net"], paths["u2net"].parent) as rembg_u2net,
+        RembgWorker(
+            "isnet-general-use", paths["isnet-general-use"], paths["isnet-general-use"].parent
+        ) as rembg_isnet,
+    ):
+        result = presets.run(
+            data, rembg_u2net=rembg_u2net, rembg_isnet=rembg_isnet, time_every=time_every
+        )
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_at_start": load_at_start,
+        "load_now": os.getloadavg(),
+    }
+    result["rembg"] = rembg_version()
+    result["seconds"] = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"presets-{stamp}.json").write_text(json.dumps(result, indent=2))
+    machine = result["machine"]
+    text = presets.table(result) + (
+        f"\n\nrembg {result['rembg']}; {machine['cpus']} CPUs, load average at start/end "
+        f"{machine['load_at_start'][0]:.2f}/{machine['load_now'][0]:.2f}; "
+        f"took {result['seconds'] / 60:.1f} min"
+    )
+    (out / f"presets-{stamp}.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -262,7 +262,15 @@ class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEARCUTOUT_", extra="ignore")
 
     models_dir: Path = Field(default_factory=_default_models_dir)
-    default_model: str = "u2net"
+    # The quality preset used when a request (or the library) names none: fast, balanced
+    # or best (see engine/presets.py and the README's quality table).
+    default_quality: Literal["fast", "balanced", "best"] = "balanced"
+    # A model that replaces the presets' model choice everywhere (the presets' passes
+    # still run); None lets the presets choose.
+    default_model: str | None = None
+    # ONNX Runtime's execution provider: cpu, cuda (needs the clearcutout[gpu] extra)
+    # or auto (CUDA when present, else the CPU).
+    execution_provider: Literal["auto", "cpu", "cuda"] = "auto"
     max_megapixels: float = 50.0
     # Longest side ÷ shortest side; thinner images are refused from their header. A
     # 360° panorama is 2-12:1; a 1×1,000,000 strip is no photo.

@@ -35,7 +35,8 @@ instance may carry instead of its class's; ``+ ServiceError``: also a service er
     │   │                                  invalid_position, invalid_semitransparency,
     │   │                                  invalid_shadow_type, invalid_shadow_opacity,
     │   │                                  multiple_shadow_params, multiple_bg_sources,
-    │   │                                  invalid_bg_image_url, invalid_store, …
+    │   │                                  invalid_bg_image_url, invalid_store,
+    │   │                                  invalid_quality, invalid_type_level, …
     │   ├── ImageSourceError               invalid_input | failed_to_read_image (base64)
     │   │   ├── MissingSourceError         missing_source: no image given
     │   │   └── MultipleSourcesError       multiple_sources: more than one image given

@@ -231,3 +231,17 @@ def test_single_file_run_says_where_it_wrote(photos: Path) -> None:
     target = photos / "a.cutout.png"
     assert target.is_file()
     assert f"wrote {target}" in result.stderr.decode()
+
+
+def test_quality_preset_reaches_the_engine_and_model_overrides_its_models(
+    photos: Path, tmp_path: Path, remover: Remover
+) -> None:
+    target = tmp_path / "best.png"
+    result = run("remove", photos / "a.jpg", "-o", target, "--model", "u2netp", "--quality", "best")
+    assert result.returncode == 0, result.stderr.decode()
+    # best's mirrored and zoomed passes, with U²-Netp in place of the preset's model.
+    expected = remover.remove_bytes(photos / "a.jpg", quality="best").data
+    assert target.read_bytes() == expected
+    assert target.read_bytes() != remover.remove_bytes(photos / "a.jpg").data
+    bad = run("remove", photos / "a.jpg", "--model", "u2netp", "--quality", "ultra")
+    assert bad.returncode != 0 and "ultra" in bad.stderr.decode()

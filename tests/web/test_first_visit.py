@@ -20,6 +20,7 @@ from clearcutout.db import create_db_engine
 from clearcutout.engine.decode import SUPPORTED_FORMATS
 from clearcutout.service import accounts
 from clearcutout.service.context import unit_of_work
+from clearcutout.service.infra.i18n import gettext_for
 from clearcutout.service.privacy import policy
 from clearcutout.web import create_app
 from clearcutout.web.navigation import safe_next
@@ -206,3 +207,19 @@ def test_the_upload_page_carries_the_servers_size_limit(tmp_path: Path) -> None:
         page = client.get("/app").text
     assert f'data-limit-bytes="{int(3.5 * 1024 * 1024)}"' in page
     assert 'data-limit-mb="3.5"' in page and "up to 3.5 MB each" in page
+
+
+def test_the_upload_page_offers_the_quality_presets_with_the_servers_default(
+    tmp_path: Path,
+) -> None:
+    settings = migrated(fast_settings(tmp_path / "data", default_quality="best"))
+    make_person(settings)
+    with TestClient(create_app(settings)) as client:
+        log_in(client)
+        page = client.get("/app").text
+    assert '<select id="image-quality" name="quality"' in page
+    for value in ("fast", "balanced"):
+        assert f'<option value="{value}">' in page
+    assert '<option value="best" selected>' in page
+    german = gettext_for("de").gettext
+    assert (german("Quality"), german("Balanced")) == ("Qualität", "Ausgewogen")

@@ -405,3 +405,38 @@ def test_the_last_allowed_page_is_empty_not_an_error(app_on_database: JobsApp) -
     )
     assert response.status_code == 200, response.text
     assert response.json()["data"] == []
+
+
+def test_a_job_keeps_the_quality_it_was_asked_for_or_the_servers_default(
+    app: JobsApp, photo: bytes
+) -> None:
+    account = app.account()
+    asked = app.client.post(
+        "/api/v1/jobs",
+        headers=account.headers,
+        files={"image_file": ("a.jpg", photo, "image/jpeg")},
+        data={"quality": "best"},
+    )
+    assert asked.status_code == 202, asked.text
+    default = app.client.post(
+        "/api/v1/jobs",
+        headers=account.headers,
+        files={"image_file": ("b.jpg", photo, "image/jpeg")},
+    )
+    assert default.status_code == 202, default.text
+    best = app.wait(account, asked.json()["id"])
+    plain = app.wait(account, default.json()["id"])
+    assert best["status"] == plain["status"] == "done"
+    assert best["options"]["quality"] == "best"
+    # Stored resolved, so a later change of the server's default does not change the job.
+    assert plain["options"]["quality"] == app.settings.default_quality == "balanced"
+    # The server's default_model (U²-Netp here) replaces the presets' models.
+    assert best["model"] == plain["model"] == "u2netp"
+    refused = app.client.post(
+        "/api/v1/jobs",
+        headers=account.headers,
+        files={"image_file": ("c.jpg", photo, "image/jpeg")},
+        data={"quality": "ultra"},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["code"] == "invalid_quality"

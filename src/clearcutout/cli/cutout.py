@@ -152,7 +152,10 @@ def _remove(
             "Default: NAME.cutout.png beside each input.",
         ),
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name (see `models list`).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model name (see `models list`); replaces the quality preset's models."),
+    ] = None,
     model_path: Annotated[
         Path | None, typer.Option(help="Use this ONNX file instead of a registry model.")
     ] = None,
@@ -211,7 +214,7 @@ def _remove(
     if not tasks:
         return
     try:
-        remover.load()
+        remover.load(options)
     except ClearCutoutError as exc:
         fail(exc.message)
 

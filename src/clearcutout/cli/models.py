@@ -19,6 +19,7 @@ from rich.table import Table
 from clearcutout.cli.console import fail, stderr, stdout
 from clearcutout.config import get_settings
 from clearcutout.engine.models import REGISTRY
+from clearcutout.engine.presets import PRESETS, preset_models
 from clearcutout.engine.store import ModelStore
 from clearcutout.errors import ClearCutoutError
 
@@ -54,11 +55,26 @@ def models_list() -> None:
 
 @app.command("pull")
 def models_pull(
-    name: Annotated[str, typer.Argument(help="Model name, e.g. u2net.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Model name (e.g. u2net) or quality preset (fast, balanced, best)."),
+    ],
 ) -> None:
-    """Fetch a model into the cache and verify its checksum."""
+    """Fetch a model (or every model of a preset) into the cache and verify it.
+
+    Derived models (``*-int8``) are built here from their verified base model.
+    """
+    if name in PRESETS:
+        for model in preset_models(name):
+            _pull(model)
+        return
     if name not in REGISTRY:
-        fail(f"Unknown model {name!r}; choose one of: {', '.join(sorted(REGISTRY))}.")
+        known = ", ".join([*sorted(REGISTRY), *PRESETS])
+        fail(f"Unknown model or preset {name!r}; choose one of: {known}.")
+    _pull(name)
+
+
+def _pull(name: str) -> None:
     store = _store()
     columns = (
         TextColumn("{task.description}"),

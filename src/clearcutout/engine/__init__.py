@@ -8,9 +8,13 @@ from clearcutout.engine.geometry import Box
 from clearcutout.engine.models import REGISTRY, Family, ModelSpec, get_spec
 from clearcutout.engine.options import CutoutOptions, OptionChanges
 from clearcutout.engine.pipeline import Cutout, ImageInput, Remover, Timings
+from clearcutout.engine.presets import DEFAULT_QUALITY, PRESETS, QUALITIES, Quality
 from clearcutout.engine.store import ModelStore
 
 __all__ = [
+    "DEFAULT_QUALITY",
+    "PRESETS",
+    "QUALITIES",
     "REGISTRY",
     "Box",
     "Cutout",
@@ -21,6 +25,7 @@ __all__ = [
     "ModelSpec",
     "ModelStore",
     "OptionChanges",
+    "Quality",
     "Remover",
     "Timings",
     "get_spec",

@@ -86,8 +86,29 @@ class UrlSource:
         return self.url
 
 
-Source = WheelSource | NpmSource | UrlSource
+@dataclass(frozen=True)
+class DerivedSource:
+    """A model built on this machine from another registry model (see
+    :mod:`clearcutout.engine.derived`): ``recipe`` names the build, ``base`` the verified
+    model it starts from. Its checksum is recorded when it is built."""
 
+    base: str
+    recipe: Literal["int8-qdq"]
+    version: str
+
+    def describe(self) -> str:
+        return f"built locally from {self.base} ({self.recipe}, calibration {self.version})"
+
+    @property
+    def key(self) -> str:
+        """What the cache's record must name for a built file to be trusted."""
+        return f"derived:{self.base}:{self.recipe}:{self.version}"
+
+
+Source = WheelSource | NpmSource | UrlSource | DerivedSource
+
+#: Version of the derived models' recipe and calibration images; bumping it rebuilds them.
+CALIBRATION_VERSION = "v1"
 _REMBG_RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
 
 
@@ -163,6 +184,14 @@ REGISTRY: dict[str, ModelSpec] = {
                 _REMBG_RELEASES + "isnet-general-use.onnx",
                 "md5:fc16ebd8b0c10d971d3513d564d01e29",
             ),
+        ),
+        _spec(
+            "u2net-int8",
+            "u2net",
+            "U²-Net, static int8 built locally (the fast preset)",
+            "Apache-2.0",
+            44_500_000,
+            DerivedSource("u2net", "int8-qdq", CALIBRATION_VERSION),
         ),
         _spec(
             "u2net_human_seg",

@@ -26,6 +26,7 @@ from clearcutout.engine.encode import EncodedImage, encode
 from clearcutout.engine.geometry import Box
 from clearcutout.engine.models import ModelSpec, custom_spec, get_spec
 from clearcutout.engine.options import CutoutOptions, OptionChanges, parse_roi, target_dimensions
+from clearcutout.engine.presets import PRESETS, Recipe, recipe_for, sharpen
 from clearcutout.engine.refine import estimate_foreground, guided_filter
 from clearcutout.engine.session import ModelRunner, get_runner
 from clearcutout.engine.store import ModelStore
@@ -86,10 +87,13 @@ class Cutout:
 
 
 class Remover:
-    """Background removal with one model; keep one around for batches.
+    """Background removal; keep one around for batches.
 
-    ``model`` names a registry model; ``model_path`` + ``model_family`` use your own
-    ONNX file instead. The model file is fetched (and verified) on first use, not here.
+    Without a model, each cutout follows its quality preset (``options.quality``, else
+    the settings' ``default_quality``; see :mod:`clearcutout.engine.presets`), which may
+    use several models. ``model`` (or the settings' ``default_model``) names one registry
+    model that overrides the presets' choice; ``model_path`` + ``model_family`` use your
+    own ONNX file instead. Model files are fetched (and verified) on first use, not here.
     """
 
     def __init__(
@@ -108,15 +112,22 @@ class Remover:
                 raise ModelUnavailableError(f"Model file {path} does not exist.")
             self.spec: ModelSpec = custom_spec(path.stem, model_family or "u2net")
             self._model_path: Path | None = path
+            #: The model that overrides the presets' choice; None follows the presets.
+            self.model: str | None = self.spec.name
         else:
-            self.spec = get_spec(model or self.settings.default_model)
+            self.model = model or self.settings.default_model
+            primary = PRESETS[self.settings.default_quality].recipe.primary
+            self.spec = get_spec(self.model or primary)
+            if self.model is None:
+                for name in {step.model for p in PRESETS.values() for step in p.recipe.models}:
+                    get_spec(name)
             self._model_path = None
         self.store = store or ModelStore(
             self.settings.models_dir,
             allow_download=self.settings.allow_model_download,
             timeout_s=self.settings.model_fetch_timeout_s,
         )
-        self._runner: ModelRunner | None = None
+        self._runners: dict[str, ModelRunner] = {}
 
     @property
     def max_pixels(self) -> int:
@@ -128,18 +139,45 @@ class Remover:
 
     @property
     def runner(self) -> ModelRunner:
-        if self._runner is None:
+        """The runner of :attr:`spec` (the override model, or the default preset's first)."""
+        return self._runner_for(self.spec.name)
+
+    def _runner_for(self, name: str) -> ModelRunner:
+        runner = self._runners.get(name)
+        if runner is None:
             if self.settings.tune_allocator:
                 keep_freed_buffers()
-            path = self._model_path or self.store.ensure(self.spec.name)
-            self._runner = get_runner(
-                path, self.spec.family, threads=self.settings.inference_threads
+            if self._model_path is not None and name == self.spec.name:
+                path, family = self._model_path, self.spec.family
+            else:
+                path, family = self.store.ensure(name), get_spec(name).family
+            runner = self._runners[name] = get_runner(
+                path,
+                family,
+                threads=self.settings.inference_threads,
+                provider=self.settings.execution_provider,
             )
-        return self._runner
+        return runner
 
-    def load(self) -> Remover:
-        """Fetch the model and build its session now instead of at the first image."""
-        _ = self.runner
+    def recipe(self, options: CutoutOptions | None = None) -> Recipe:
+        """How a cutout with ``options`` gets its matte (models, passes, refinement)."""
+        options = options or CutoutOptions()
+        quality = options.quality
+        if quality is None and self.model is None:
+            quality = self.settings.default_quality
+        return recipe_for(
+            quality,
+            model=self.model,
+            refine=options.refine,
+            flip_average=options.flip_average,
+            zoom_pass=options.zoom_pass,
+        )
+
+    def load(self, options: CutoutOptions | None = None) -> Remover:
+        """Fetch the models (of ``options``' recipe) and build their sessions now instead
+        of at the first image."""
+        for step in self.recipe(options).models:
+            self._runner_for(step.model)
         return self
 
     # -- stages ----------------------------------------------------------------------------
@@ -169,50 +207,75 @@ class Remover:
         self,
         rgb: NDArray[np.uint8],
         *,
+        quality: str | None = None,
         refine: bool = True,
         flip_average: bool = False,
         zoom_pass: bool = False,
     ) -> NDArray[np.float32]:
         """The matte (H×W float32 in [0, 1]) for an RGB image at its own resolution."""
-        matte = self._matte(rgb, refine=refine, flip_average=flip_average, zoom_pass=zoom_pass)
-        return guided_filter(rgb, matte) if refine else matte
+        options = CutoutOptions(
+            quality=quality,  # type: ignore[arg-type]  # checked by CutoutOptions
+            refine=refine,
+            flip_average=flip_average,
+            zoom_pass=zoom_pass,
+        )
+        recipe = self.recipe(options)
+        matte = self._matte(rgb, recipe)
+        if not recipe.refine:
+            return matte
+        refined: NDArray[np.float32] = guided_filter(rgb, matte)
+        return refined
 
-    def _small_matte(self, rgb: NDArray[np.uint8], *, flip_average: bool) -> NDArray[np.float32]:
-        """The model's matte at its own resolution (S×S)."""
-        small = self.runner.predict(rgb)
-        if flip_average:
-            # The mirrored photo is a second, slightly different look at the same
-            # subject; averaging the two mattes cancels part of each one's errors.
-            mirrored = self.runner.predict(np.ascontiguousarray(rgb[:, ::-1]))
-            small = (small + mirrored[:, ::-1]) * 0.5
-        return small
+    def _small_matte(self, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[np.float32]:
+        """The recipe's matte at its first model's resolution (S×S)."""
+        mirrored_rgb = np.ascontiguousarray(rgb[:, ::-1]) if recipe.flip_average else None
+        total: NDArray[np.float32] | None = None
+        weights = 0.0
+        for step in recipe.models:
+            runner = self._runner_for(step.model)
+            small = runner.predict(rgb)
+            if mirrored_rgb is not None:
+                # The mirrored photo is a second, slightly different look at the same
+                # subject; averaging the two mattes cancels part of each one's errors.
+                mirrored = runner.predict(mirrored_rgb)
+                small = (small + mirrored[:, ::-1]) * 0.5
+            if total is None:
+                total = small if step.weight == 1.0 else small * np.float32(step.weight)
+            else:
+                # Models of other input sizes are resampled to the first one's grid.
+                if small.shape != total.shape:
+                    small = cv2.resize(small, total.shape[::-1], interpolation=cv2.INTER_LINEAR)
+                total = total + small * np.float32(step.weight)
+            weights += step.weight
+        assert total is not None
+        if weights != 1.0:
+            total = total * np.float32(1.0 / weights)
+        return sharpen(total, recipe.edge_contrast)
 
-    def _model_matte(self, rgb: NDArray[np.uint8], *, flip_average: bool) -> NDArray[np.float32]:
-        """The model's matte, upsampled to ``rgb``'s size (bilinear: smooth, no ringing)."""
+    def _model_matte(self, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[np.float32]:
+        """The recipe's matte, upsampled to ``rgb``'s size (bilinear: smooth, no ringing)."""
         height, width = rgb.shape[:2]
         upsampled: NDArray[np.float32] = cv2.resize(
-            self._small_matte(rgb, flip_average=flip_average),
+            self._small_matte(rgb, recipe),
             (width, height),
             interpolation=cv2.INTER_LINEAR,
         )
         return upsampled
 
-    def _matte(
-        self, rgb: NDArray[np.uint8], *, refine: bool, flip_average: bool, zoom_pass: bool
-    ) -> NDArray[np.float32]:
+    def _matte(self, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[np.float32]:
         """The unrefined matte: ``rgb``'s size, or the model's S×S when refinement follows.
 
         The guided filter reads the matte at its own work size, so handing it the S×S
         output skips a full-size upsample it would only shrink again (12 MP: two passes
         over a 48 MB array). The zoom pass edits a window of the full-size matte.
         """
-        if refine and not zoom_pass:
-            return self._small_matte(rgb, flip_average=flip_average)
-        alpha = self._model_matte(rgb, flip_average=flip_average)
-        if zoom_pass:
+        if recipe.refine and not recipe.zoom_pass:
+            return self._small_matte(rgb, recipe)
+        alpha = self._model_matte(rgb, recipe)
+        if recipe.zoom_pass:
             box = _zoom_box(alpha)
             if box is not None:
-                _zoom_in(self, rgb, alpha, box, flip_average=flip_average)
+                _zoom_in(self, rgb, alpha, box, recipe)
         return alpha
 
     # -- the whole pipeline ------------------------------------------------------------------
@@ -254,15 +317,11 @@ class Remover:
             is_featureless(region) or (input_alpha is not None and not input_alpha.any())
         ):
             raise NoForegroundError("No foreground could be found in the image.")
-        region_alpha = self._matte(
-            region,
-            refine=options.refine,
-            flip_average=options.flip_average,
-            zoom_pass=options.zoom_pass,
-        )
+        recipe = self.recipe(options)
+        region_alpha = self._matte(region, recipe)
         inferred_at = time.perf_counter()
 
-        if options.refine:
+        if recipe.refine:
             region_alpha = guided_filter(region, region_alpha)
         if (roi.width, roi.height) == (width, height):
             alpha = region_alpha
@@ -351,12 +410,11 @@ def _zoom_in(
     rgb: NDArray[np.uint8],
     alpha: NDArray[np.float32],
     box: Box,
-    *,
-    flip_average: bool,
+    recipe: Recipe,
 ) -> None:
     """Average, in place, the matte of a second pass on ``box`` into ``alpha``."""
     window = (slice(box.top, box.top + box.height), slice(box.left, box.left + box.width))
-    zoomed = remover._model_matte(np.ascontiguousarray(rgb[window]), flip_average=flip_average)
+    zoomed = remover._model_matte(np.ascontiguousarray(rgb[window]), recipe)
     region = alpha[window]
     first, second = region >= 0.5, zoomed >= 0.5
     union = int(np.count_nonzero(first | second))

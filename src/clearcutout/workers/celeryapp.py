@@ -38,8 +38,9 @@ from celery import Celery, Task, signals
 from sqlalchemy.exc import SQLAlchemyError
 
 from clearcutout.config import Settings, get_settings
+from clearcutout.engine import CutoutOptions
 from clearcutout.errors import ConfigurationError, StorageError
-from clearcutout.service import jobs
+from clearcutout.service import jobs, removebg
 from clearcutout.service.jobs import queue as job_queue
 from clearcutout.service.runtime import Runtime
 from clearcutout.workers import remote, tasks
@@ -210,8 +211,10 @@ def _on_process_start(**_: Any) -> None:
         return
     state = _process_state()
     settings = state.runtime.settings
-    for model in {settings.default_model, settings.removebg.model or settings.default_model}:
-        jobs.remover_for(settings, model).load()
+    # The default preset's models (a job or remove.bg call naming another loads it then).
+    preset = CutoutOptions(quality=settings.default_quality)
+    for model in {jobs.check_model(settings, None), removebg.model_for(settings)}:
+        jobs.remover_for(settings, model).load(preset)
     state.model_loaded = True
     try:
         state.heartbeat()

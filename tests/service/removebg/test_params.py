@@ -184,3 +184,31 @@ def test_an_api_without_url_sources_does_not_take_image_url() -> None:
     with pytest.raises(ImageSourceError) as caught:
         image_source(body, upload_mb=1, urls=False, bad_base64_code="invalid_input")
     assert caught.value.code == "invalid_input"
+
+
+@pytest.mark.parametrize(
+    ("fields", "quality"),
+    [
+        ({}, "fast"),  # remove.bg's default size is preview: a quarter credit, ≈0.25 MP
+        ({"size": "full"}, None),  # the server's default
+        ({"size": "full", "type_level": "1"}, None),
+        ({"size": "full", "type_level": "none"}, "fast"),
+        ({"type_level": "2"}, "best"),
+        ({"size": "hd", "type_level": "latest"}, "best"),
+        ({"type_level": "latest", "quality": "balanced"}, "balanced"),  # ours wins
+        ({"size": "full", "quality": "FAST"}, "fast"),
+    ],
+)
+def test_quality_follows_our_field_then_type_level_then_size(
+    fields: dict[str, object], quality: str | None
+) -> None:
+    assert parse_request(fields, FILE).options.quality == quality
+
+
+def test_bad_type_level_and_quality_are_refused() -> None:
+    with pytest.raises(InvalidOptionError) as level:
+        parse_request({"type_level": "3"}, FILE)
+    assert level.value.code == "invalid_type_level"
+    with pytest.raises(InvalidOptionError) as quality:
+        parse_request({"quality": "ultra"}, FILE)
+    assert quality.value.code == "invalid_quality"

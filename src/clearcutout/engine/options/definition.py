@@ -12,7 +12,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypedDict, Unpack, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import (
+    Any,
+    Final,
+    Literal,
+    TypedDict,
+    Union,
+    Unpack,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from clearcutout.engine.options.values import (
     DEFAULT_ROI,
@@ -24,6 +35,7 @@ from clearcutout.engine.options.values import (
     parse_scale,
     shown,
 )
+from clearcutout.engine.presets import Quality
 from clearcutout.errors import InvalidOptionError
 
 OutputFormat = Literal["auto", "png", "webp", "jpg", "zip"]
@@ -57,6 +69,13 @@ class CutoutOptions:
     """
 
     # -- the matte
+    quality: Quality | None = field(
+        default=None,
+        metadata=_about(
+            "Quality preset: fast, balanced or best (unset: the server's default, "
+            "balanced). A chosen model replaces the preset's models.",
+        ),
+    )
     refine: bool = field(
         default=True,
         metadata=_about(
@@ -151,6 +170,7 @@ class OptionChanges(TypedDict, total=False):
     """:class:`CutoutOptions`' fields as keyword arguments (``remove(photo, crop=True)``);
     a test keeps the two in step."""
 
+    quality: Quality | None
     refine: bool
     foreground_estimation: bool
     semitransparency: bool
@@ -184,6 +204,17 @@ class OptionField:
     bounds: tuple[int, int] | None
 
 
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """A ``Literal``'s values, also inside ``Literal[…] | None``."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    if get_origin(annotation) in (Union, UnionType):
+        for member in get_args(annotation):
+            if get_origin(member) is Literal:
+                return get_args(member)
+    return ()
+
+
 def _fields() -> tuple[OptionField, ...]:
     hints = get_type_hints(CutoutOptions)
     found = []
@@ -198,7 +229,7 @@ def _fields() -> tuple[OptionField, ...]:
                 help=spec.metadata["help"],
                 removebg=spec.metadata["removebg"],
                 short_flag=spec.metadata["short_flag"],
-                choices=get_args(annotation) if get_origin(annotation) is Literal else (),
+                choices=_choices(annotation),
                 bounds=SHADOW_OPACITY_RANGE if spec.name == "shadow_opacity" else None,
             )
         )
@@ -248,7 +279,7 @@ def validate(options: CutoutOptions) -> None:
                 f"{option.name} must be true or false, not {shown(value)}.",
                 code=f"invalid_{option.name}",
             )
-        if option.choices:
+        if option.choices and not (value is None and option.default is None):
             check_choice(option.name, value)
     parse_roi_lengths(options.roi)
     parse_margin_lengths(options.crop_margin)

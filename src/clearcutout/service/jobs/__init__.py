@@ -75,6 +75,7 @@ from clearcutout.service.jobs.submission import (
     process_ephemeral,
     remover_for,
     submit,
+    with_quality,
 )
 
 __all__ = [
@@ -126,4 +127,5 @@ __all__ = [
     "stored_result",
     "submit",
     "transition",
+    "with_quality",
 ]

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from clearcutout.config import Settings
 from clearcutout.db.models import Job, User, new_id
-from clearcutout.engine import CutoutOptions, Remover, get_spec
+from clearcutout.engine import PRESETS, CutoutOptions, Remover, get_spec
 from clearcutout.engine.decode import probe_image
 from clearcutout.errors import (
     FileTooLargeError,
@@ -31,7 +31,14 @@ from clearcutout.service.privacy import residency
 
 log = logging.getLogger(__name__)
 
-__all__ = ["check_image", "check_model", "process_ephemeral", "remover_for", "submit"]
+__all__ = [
+    "check_image",
+    "check_model",
+    "process_ephemeral",
+    "remover_for",
+    "submit",
+    "with_quality",
+]
 
 _NAME_CHARS = 255
 
@@ -48,9 +55,24 @@ def _clean_name(name: str | None) -> str | None:
 # -- validation -----------------------------------------------------------------------------
 
 
-def check_model(settings: Settings, model: str | None) -> str:
-    """The registry name of ``model`` (default: the settings'); ``UnknownModelError`` else."""
-    return get_spec(model or settings.default_model).name
+def check_model(settings: Settings, model: str | None, quality: str | None = None) -> str:
+    """The registry name of the model a cutout names: ``model``, else the settings'
+    ``default_model``, else the first model of the ``quality`` preset (default: the
+    settings'); ``UnknownModelError`` for an unknown name.
+
+    A job stores this name; naming the preset's own first model is no override, so the
+    worker follows the whole preset (see :mod:`clearcutout.engine.presets`).
+    """
+    preset = PRESETS[quality or settings.default_quality].recipe
+    return get_spec(model or settings.default_model or preset.primary).name
+
+
+def with_quality(settings: Settings, options: CutoutOptions) -> CutoutOptions:
+    """``options`` with the server's ``default_quality`` when the request named none, so
+    a job keeps the preset it was asked for even if the default changes later."""
+    if options.quality is not None:
+        return options
+    return options.replace(quality=settings.default_quality)
 
 
 def check_image(
@@ -114,7 +136,8 @@ def submit(
 
     The boundary notifies the executor only after its commit.
     """
-    model_name = check_model(ctx.settings, model)
+    options = with_quality(ctx.settings, options)
+    model_name = check_model(ctx.settings, model, options.quality)
     check_image(ctx.settings, data, max_megapixels=plans.max_megapixels(ctx.settings, user.plan))
     region = residency.hold_region(ctx, user)  # a region move in progress finishes first
     now = ctx.now()
@@ -166,7 +189,8 @@ def process_ephemeral(
 
     Only the anonymous usage counter is written.
     """
-    model_name = check_model(ctx.settings, model)
+    options = with_quality(ctx.settings, options)
+    model_name = check_model(ctx.settings, model, options.quality)
     check_image(ctx.settings, data, max_megapixels=plans.max_megapixels(ctx.settings, user.plan))
     started = time.perf_counter()
     # Imported here: ``sync`` builds on this module's ``remover_for``.

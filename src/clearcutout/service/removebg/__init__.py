@@ -30,12 +30,13 @@ from typing import Final
 
 from clearcutout.config import Settings
 from clearcutout.db.models import User, new_id
-from clearcutout.engine import Box, CutoutOptions
+from clearcutout.engine import Box, CutoutOptions, Quality
 from clearcutout.engine.options import options_from_fields, parse_text
 from clearcutout.errors import (
     ApiKeyError,
     AuthenticationError,
     InsufficientCreditsError,
+    InvalidOptionError,
     NoForegroundError,
     PermissionDeniedError,
     RateLimit,
@@ -46,7 +47,7 @@ from clearcutout.service.accounts import apikeys
 from clearcutout.service.billing import credits, ratelimit
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra.fetch import Resolver, fetch_url, limits_from
-from clearcutout.service.jobs import check_model, sync
+from clearcutout.service.jobs import check_model, sync, with_quality
 from clearcutout.service.jobs.usage import record_usage
 
 __all__ = [
@@ -128,14 +129,50 @@ def parse_request(
     if given_type is not None and given_type != "":
         requested_type = parse_text("type", given_type).lower()
     shadow_keys = (requested_type, UNKNOWN_TYPE) if requested_type in TYPES else (UNKNOWN_TYPE,)
+    options = options_from_fields(fields, dialect="removebg", shadow_keys=shadow_keys)
+    if options.quality is None:
+        options = options.replace(quality=implied_quality(fields.get("type_level"), options))
     return RemoveBgRequest(
-        options=options_from_fields(fields, dialect="removebg", shadow_keys=shadow_keys),
+        options=options,
         requested_type=requested_type,
         image_data=image_data,
         image_url=image_url,
         background_data=background_data,
         background_url=background_url,
     )
+
+
+#: remove.bg's ``type_level`` (how finely it classifies the subject) as our preset: ``none``
+#: asks for the least work, ``2`` and ``latest`` for the most; ``1`` is its default.
+TYPE_LEVEL_QUALITY: Final[dict[str, Quality | None]] = {
+    "none": "fast",
+    "1": None,
+    "2": "best",
+    "latest": "best",
+}
+
+
+def implied_quality(type_level: object, options: CutoutOptions) -> Quality | None:
+    """The preset a request implies without our ``quality`` field (None: the server's).
+
+    A ``type_level`` other than the default decides; otherwise a preview-sized result
+    (remove.bg charges a quarter credit; at ≈0.25 MP the finer mattes cannot show) gets
+    ``fast``.
+    """
+    if type_level is not None and type_level != "":
+        level = parse_text("type_level", type_level).lower()
+        if level not in TYPE_LEVEL_QUALITY:
+            raise InvalidOptionError(
+                f"type_level {level!r} is not accepted; use one of "
+                + ", ".join(TYPE_LEVEL_QUALITY)
+                + ".",
+                code="invalid_type_level",
+            )
+        if TYPE_LEVEL_QUALITY[level] is not None:
+            return TYPE_LEVEL_QUALITY[level]
+    if options.size in credits.PREVIEW_SIZES - {"regular"}:
+        return "fast"
+    return None
 
 
 # -- admission: API key and rate limit ----------------------------------------------------
@@ -261,9 +298,9 @@ class RemoveBgResult:
     seconds: float
 
 
-def model_for(settings: Settings) -> str:
-    """The registry name of the model this API uses."""
-    return check_model(settings, settings.removebg.model)
+def model_for(settings: Settings, quality: str | None = None) -> str:
+    """The registry name of the model this API uses (for the ``quality`` preset)."""
+    return check_model(settings, settings.removebg.model, quality)
 
 
 def run(
@@ -279,7 +316,8 @@ def run(
     caller's ``region`` with the Celery executor (:mod:`clearcutout.service.jobs.sync`).
     """
     started = time.perf_counter()
-    model = model_for(settings)
+    options = with_quality(settings, request.options)
+    model = model_for(settings, options.quality)
     limits = limits_from(settings)
     image = request.image_data
     if image is None:
@@ -295,7 +333,7 @@ def run(
         region=region or settings.default_region,
         model=model,
         image=image,
-        options=request.options,
+        options=options,
         background=background,
         require_foreground=True,
     )

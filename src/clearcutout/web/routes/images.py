@@ -90,6 +90,7 @@ def upload_page(request: Request) -> Response:
             return to_login(request)
         limit_mb = ctx.settings.max_upload_mb
         retention_days = ctx.settings.retention_days
+        default_quality = ctx.settings.default_quality
     lang = choose_language(request, principal.user)
     media_types = [kind for types, _ in BROWSER_FILE_TYPES.values() for kind in types]
     endings = [ending for _, endings in BROWSER_FILE_TYPES.values() for ending in endings]
@@ -104,6 +105,7 @@ def upload_page(request: Request) -> Response:
             "endings": endings,
             "retention_days": retention_days,
             "error_messages": error_messages(lang),
+            "default_quality": default_quality,
         },
         user=principal.user,
     )

@@ -354,6 +354,10 @@
       Object.keys(options).forEach(function (name) {
         body.append(name, options[name]);
       });
+      const quality = document.getElementById("image-quality");
+      if (quality && quality.value && !("quality" in options)) {
+        body.append("quality", quality.value);
+      }
       const request = new XMLHttpRequest();
       request.open("POST", API);
       request.setRequestHeader("X-CSRF-Token", csrf);
