@@ -512,6 +512,9 @@ def get_result(
 async def compose_result(request: Request, job_id: str) -> Response:
     """The cutout on a background photo (``bg_image_file``), made now; the photo is used
     for this answer only and never stored."""
+    # Who is asking before the upload is read and decoded: without a key or session the
+    # answer is 401, and no stranger's photo is parsed (as for ``POST /api/v1/jobs``).
+    await run_in_threadpool(_signed_in, request)
     upload_mb = runtime(request).settings.max_upload_mb
     body = await uploads.read_body(request, upload_mb=upload_mb, images=1)
     background = body.files.get("bg_image_file")
@@ -525,6 +528,11 @@ async def compose_result(request: Request, job_id: str) -> Response:
         background.data,
         parse_text("format", image_format) if image_format is not None else None,
     )
+
+
+def _signed_in(request: Request) -> None:
+    with unit_of_work(request) as ctx:
+        api_principal(ctx, request, scope="images")
 
 
 def _composed_result(
