@@ -460,7 +460,15 @@ def get_job(request: Request, job_id: str) -> JobOut:
     "/{job_id}/result",
     response_class=Response,
     responses={
-        200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}},
+        # ``format=zip``: the colour image and the mask, as remove.bg's zip.
+        200: {
+            "content": {
+                "image/png": {},
+                "image/webp": {},
+                "image/jpeg": {},
+                "application/zip": {},
+            }
+        },
         409: {"description": "Not done yet."},
         410: {"description": "Expired: the images were deleted."},
     },
