@@ -1,5 +1,7 @@
-"""Who may use which route: every route of the app × anonymous, another user, the owner
-and staff, each by session cookie and by API key (privacy policy, "Access Controls").
+"""Who may use which route: every route of the app × anonymous, another user, the owner,
+support staff and an admin (each with the second factor proven) and support staff whose
+session has not entered the code yet, each by session cookie and by API key (privacy
+policy, "Access Controls"). Billing is on, so its routes are there to be asked.
 
 The route list is read from the app itself, so a new route without an entry in
 ``RULES`` fails ``test_every_route_has_a_rule``. Each request that needs a resource (a
