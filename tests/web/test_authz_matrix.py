@@ -1,5 +1,7 @@
-"""Who may use which route: every route of the app × anonymous, another user, the owner
-and staff, each by session cookie and by API key (privacy policy, "Access Controls").
+"""Who may use which route: every route of the app × anonymous, another user, the owner,
+support staff and an admin (each with the second factor proven) and support staff whose
+session has not entered the code yet, each by session cookie and by API key (privacy
+policy, "Access Controls"). Billing is on, so its routes are there to be asked.
 
 The route list is read from the app itself, so a new route without an entry in
 ``RULES`` fails ``test_every_route_has_a_rule``. Each request that needs a resource (a
@@ -18,22 +20,33 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from clearcutout.config import Settings
-from clearcutout.db.models import User
-from clearcutout.service import accounts
+from clearcutout.config import BillingSettings, PlanSettings, Settings
+from clearcutout.db.models import AuthSession, User
+from clearcutout.service import accounts, jobs
 from clearcutout.service.accounts import apikeys, sessions
+from clearcutout.service.billing import payments
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.jobs import submit
 from clearcutout.service.privacy import export, policy
 from clearcutout.service.privacy import requests as privacy_requests
-from clearcutout.service.staff import actions as staff_actions
+from clearcutout.service.staff import incidents, monitoring, roles, totp
 from clearcutout.web import create_app
+from clearcutout.workers.tasks import run_job
 from tests.conftest import Services, fast_settings
+from tests.support.billing import (
+    STRIPE_KEY,
+    WEBHOOK_SECRET,
+    CheckoutDouble,
+    LocalStripe,
+    event,
+    signed,
+)
 from tests.support.database import migrate
 from tests.support.photos import resized_sample
 from tests.support.service import run
@@ -48,7 +61,10 @@ class Rule(Enum):
     API = "any signed-in person, by API key or session cookie"
     OWNED_API = "the owner of the resource, by API key or session cookie"
     REMOVEBG = "any person with an API key (never the cookie)"
-    STAFF = "staff, by session cookie"
+    STAFF = "staff (support or admin) with the second factor, by session cookie"
+    ADMIN = "an admin with the second factor, by session cookie"
+    STAFF_SECOND_FACTOR = "staff before the second factor (set it up, enter it), by cookie"
+    STRIPE = "Stripe, by the event's signature (no session or key stands in for it)"
 
 
 RULES: dict[tuple[str, str], Rule] = {
@@ -114,31 +130,76 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/app/history/{job_id}/thumbnail"): Rule.OWNED_SESSION,
     # The framework's own: the API document.
     ("GET", "/openapi.json"): Rule.PUBLIC,
+    # Probes and Prometheus (docs/scale-out.md): anyone, as long as ``metrics_port`` does
+    # not move /metrics to the internal port (then it is 404 here for everyone).
+    ("GET", "/readyz"): Rule.PUBLIC,
+    ("GET", "/metrics"): Rule.PUBLIC,
+    # Asked for the owner's finished job: anyone else's counts as missing (404).
+    ("GET", "/api/v1/jobs/archive"): Rule.OWNED_API,
+    ("POST", "/api/v1/jobs/{job_id}/result"): Rule.OWNED_API,
+    ("POST", "/api/v1/jobs/{job_id}/retry"): Rule.OWNED_API,
+    # Billing (README, "Billing"): the page and Stripe's are for the signed-in person;
+    # with billing off all four are 404 (``test_billing_routes_are_absent_while_off``).
+    ("GET", "/account/billing"): Rule.SESSION,
+    ("POST", "/account/billing/checkout"): Rule.SESSION,
+    ("POST", "/account/billing/portal"): Rule.SESSION,
+    ("POST", "/webhooks/stripe"): Rule.STRIPE,
+    # Staff: the second factor is set up or entered with the role alone; everything else
+    # needs the role and this session's second factor; /staff/admin needs the admin role.
+    ("GET", "/staff/2fa"): Rule.STAFF_SECOND_FACTOR,
+    ("POST", "/staff/2fa"): Rule.STAFF_SECOND_FACTOR,
+    ("GET", "/staff/2fa/enrol"): Rule.STAFF_SECOND_FACTOR,
+    ("POST", "/staff/2fa/enrol"): Rule.STAFF_SECOND_FACTOR,
+    ("POST", "/staff/accounts/{user_id}/jobs"): Rule.STAFF,
+    ("POST", "/staff/jobs/{job_id}/image"): Rule.STAFF,
+    ("GET", "/staff/admin"): Rule.ADMIN,
+    ("GET", "/staff/admin/alerts"): Rule.ADMIN,
+    ("POST", "/staff/admin/alerts/{alert_id}/ack"): Rule.ADMIN,
+    ("GET", "/staff/admin/incidents"): Rule.ADMIN,
+    ("POST", "/staff/admin/incidents"): Rule.ADMIN,
+    ("GET", "/staff/admin/incidents/{incident_id}"): Rule.ADMIN,
+    ("GET", "/staff/admin/log"): Rule.ADMIN,
+    ("GET", "/staff/admin/stats"): Rule.ADMIN,
+    ("GET", "/staff/admin/users"): Rule.ADMIN,
+    ("POST", "/staff/admin/users/find"): Rule.ADMIN,
+    ("POST", "/staff/admin/users/{user_id}/lock"): Rule.ADMIN,
+    ("POST", "/staff/admin/users/{user_id}/role"): Rule.ADMIN,
 }
 
-PRINCIPALS = ("anonymous", "other", "owner", "staff")
+#: ``staff`` has the support role, ``admin`` the admin role, both with the second factor
+#: proven in their sessions; ``unproven`` has the support role and TOTP set up, but its
+#: session has not entered the code yet.
+PRINCIPALS = ("anonymous", "other", "owner", "staff", "admin", "unproven")
+STAFF_PRINCIPALS = {"staff": "support", "admin": "admin", "unproven": "support"}
 CHANNELS = ("cookie", "key")
 
 
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:
-    """(method, path) of every route the app answers, included routers flattened."""
+    """(method, path) of every route the app answers, included routers flattened.
+
+    This FastAPI keeps an included router as one ``_IncludedRouter`` entry wrapping
+    ``original_router``: both its effective routes (with the include's prefix) and the
+    wrapped router's own routes are read, so neither view can hide a route."""
     found: set[tuple[str, str]] = set()
 
-    def add(route: Any, prefix: str = "") -> None:
-        methods = getattr(route, "methods", None) or set()
-        path = prefix + (getattr(route, "path", "") or "")
-        for method in methods - {"HEAD", "OPTIONS"}:
+    def add(methods: set[str] | None, path: str) -> None:
+        for method in (methods or set()) - {"HEAD", "OPTIONS"}:
             found.add((method, path))
 
-    for route in app.routes:
-        contexts = getattr(route, "effective_route_contexts", None)
-        if contexts is not None:  # FastAPI's included router
-            for context in contexts():
-                methods = getattr(context.original_route, "methods", None) or set()
-                for method in methods - {"HEAD", "OPTIONS"}:
-                    found.add((method, context.path))
-        elif isinstance(route, APIRoute) or getattr(route, "methods", None):
-            add(route)
+    def walk(routes: list[Any], prefix: str) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                for context in route.effective_route_contexts():
+                    add(getattr(context.original_route, "methods", None), context.path)
+                for context in route.effective_low_priority_routes():
+                    add(getattr(context.original_route, "methods", None), context.path)
+                include_prefix = getattr(route.include_context, "prefix", "") or ""
+                walk(list(inner.routes), prefix + include_prefix)
+            elif isinstance(route, APIRoute) or getattr(route, "methods", None):
+                add(route.methods, prefix + route.path)
+
+    walk(list(app.routes), "")
     return found
 
 
@@ -149,6 +210,7 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
 class Person:
     user: User
     key: str
+    email: str
 
 
 @dataclass
@@ -158,6 +220,8 @@ class World:
     app: FastAPI
     people: dict[str, Person]
     photo: bytes
+    #: One of the owner's jobs, processed: what the ZIP download is asked for.
+    finished_job: str = ""
 
     def ctx_run(self, action: Callable[[ServiceContext], Any]) -> Any:
         return run(self.services, action)
@@ -166,13 +230,35 @@ class World:
         """Form fields that get a request past validation to the authorisation it tests."""
         if (method, path) == ("POST", "/privacy/accept"):
             return {"version": self.ctx_run(lambda ctx: policy.current_version(ctx).version)}
-        if (method, path) == ("POST", "/staff/accounts/lookup"):
+        if method == "POST" and path.startswith("/staff/"):
+            # Past the forms' own checks, so an admitted request does what it is for.
             return {"email": "owner@example.org", "reason": "authorisation matrix"}
         return None
 
+    def files(self, method: str, path: str) -> dict[str, tuple[str, bytes, str]] | None:
+        """Uploads a route needs before it gets to the job (the background to compose on)."""
+        if (method, path) == ("POST", "/api/v1/jobs/{job_id}/result"):
+            return {"bg_image_file": ("background.jpg", self.photo, "image/jpeg")}
+        return None
+
+    def query(self, method: str, path: str) -> dict[str, str] | None:
+        if (method, path) == ("GET", "/api/v1/jobs/archive"):
+            return {"ids": self.finished_job}
+        return None
+
     def session_of(self, principal: str) -> str:
+        """A fresh session; staff other than ``unproven`` have entered their code in it."""
         user = self.people[principal].user
-        return str(self.ctx_run(lambda ctx: sessions.create_session(ctx, ctx.db.merge(user))))
+
+        def create(ctx: ServiceContext) -> str:
+            token = sessions.create_session(ctx, ctx.db.merge(user))
+            if principal in ("staff", "admin"):
+                found = sessions.resolve_session(ctx, token)
+                assert found is not None
+                _prove_second_factor(ctx, ctx.db.merge(user), found[0].id)
+            return str(token)
+
+        return str(self.ctx_run(create))
 
     # Fresh resources of the owner, one per request.
     def resource(self, name: str) -> str:
@@ -221,6 +307,31 @@ class World:
             return str(self.ctx_run(lambda ctx: policy.current_version(ctx).version))
         if name == "name":
             return "swagger-ui.css"
+        if name == "incident_id":
+            return str(
+                self.ctx_run(
+                    lambda ctx: (
+                        incidents.record_incident(
+                            ctx,
+                            None,
+                            title="Matrix incident",
+                            description="",
+                            detected_at=ctx.now(),
+                            selection=incidents.Selection(emails=(self.people["owner"].email,)),
+                        ).id
+                    )
+                )
+            )
+        if name == "alert_id":
+            return str(
+                self.ctx_run(
+                    lambda ctx: (
+                        monitoring.raise_alert(
+                            ctx, "out_of_hours", actor_user_id=None, detail="matrix"
+                        ).id
+                    )
+                )
+            )
         raise AssertionError(f"no resource factory for {{{name}}}")
 
 
@@ -237,7 +348,20 @@ def _new_session_id(ctx: ServiceContext, user: User) -> str:
     return str(found[0].id)
 
 
-def _person(services: Services, label: str, *, staff: bool = False) -> Person:
+def _prove_second_factor(ctx: ServiceContext, user: User, session_id: str) -> None:
+    """TOTP as the enrolment page does it: set up on the first call, then a current code
+    entered for this session."""
+    session = ctx.db.get(AuthSession, session_id)
+    assert session is not None
+    if user.totp_enabled_at is None:
+        secret = totp.start_enrolment(ctx, user).secret
+        totp.confirm_enrolment(ctx, user, session, code=pyotp.TOTP(secret).at(ctx.now()))
+    else:
+        secret = totp.enrolment(ctx, user).secret
+        totp.verify(ctx, user, session, code=pyotp.TOTP(secret).at(ctx.now()))
+
+
+def _person(services: Services, label: str, *, role: str | None = None) -> Person:
     email = f"{label}-{uuid.uuid4().hex[:8]}@example.org"
 
     def create(ctx: ServiceContext) -> Person:
@@ -246,32 +370,64 @@ def _person(services: Services, label: str, *, staff: bool = False) -> Person:
         )
         version = policy.current_version(ctx)
         policy.accept(ctx, user, version_id=version.version, source="signup")
-        if staff:
-            staff_actions.set_staff(ctx, email=email, is_staff=True)
+        if role is not None:
+            roles.set_role(ctx, actor=None, user=user, role=role, reason="authorisation matrix")
+            # TOTP set up (in a throw-away session): the second factor is then asked for.
+            token = sessions.create_session(ctx, user)
+            found = sessions.resolve_session(ctx, token)
+            assert found is not None
+            _prove_second_factor(ctx, user, found[0].id)
         _info, key = apikeys.create_api_key(ctx, user, label="m", scopes=["images", "account"])
-        return Person(user=user, key=key)
+        return Person(user=user, key=key, email=email)
 
     return run(services, create)
 
 
+def _billing(stripe_url: str) -> BillingSettings:
+    """Billing on, with credits and rate limits no request of the matrix runs out of."""
+    return BillingSettings(
+        enabled=True,
+        plans={
+            "free": PlanSettings(
+                label="Free", monthly_credits=1_000_000, rate_limit_per_minute=1_000_000
+            )
+        },
+        stripe_secret_key=STRIPE_KEY,  # type: ignore[arg-type]
+        stripe_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
+        stripe_api_base=stripe_url,
+    )
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, localstripe: LocalStripe) -> Iterator[World]:
     from clearcutout.crypto import Keyring
     from clearcutout.db import create_db_engine
 
     data = Path(tmp_path_factory.mktemp("authz")) / "data"
-    settings = fast_settings(data, default_model="u2netp", executor="none")
+    # Billing on, so that its routes are there to be asked (off, they are 404 for all).
+    settings = fast_settings(
+        data, default_model="u2netp", executor="none", billing=_billing(localstripe.url)
+    )
     migrate(settings)
     engine = create_db_engine(settings.effective_database_url)
     services = Services(settings=settings, engine=engine, keyring=Keyring.from_settings(settings))
     people = {
         "other": _person(services, "other"),
         "owner": _person(services, "owner"),
-        "staff": _person(services, "staff", staff=True),
+        "staff": _person(services, "staff", role=roles.SUPPORT),
+        "admin": _person(services, "admin", role=roles.ADMIN),
+        "unproven": _person(services, "unproven", role=roles.SUPPORT),
     }
     app = create_app(settings)
     try:
-        yield World(settings, services, app, people, resized_sample(64, 48))
+        # Stripe's Checkout and portal answered as Stripe documents them (localstripe has
+        # neither); customers are real, in localstripe.
+        with payments.use_checkout_gateway(CheckoutDouble()):
+            world = World(settings, services, app, people, resized_sample(64, 48))
+            world.finished_job = world.resource("job_id")
+            assert run(services, lambda ctx: jobs.claim(ctx, world.finished_job, lease_owner="m"))
+            assert run_job(app.state.runtime, world.finished_job, lease_owner="m") == "done"
+            yield world
     finally:
         app.state.runtime.close()
         engine.dispose()
@@ -287,6 +443,7 @@ def test_every_route_has_a_rule(world: World) -> None:
 
 def _expected(rule: Rule, principal: str, channel: str) -> bool:
     signed_in = principal != "anonymous"
+    cookie = channel == "cookie"
     return {
         Rule.PUBLIC: True,
         Rule.SESSION: signed_in and channel == "cookie",
@@ -294,22 +451,34 @@ def _expected(rule: Rule, principal: str, channel: str) -> bool:
         Rule.API: signed_in,
         Rule.OWNED_API: principal == "owner",
         Rule.REMOVEBG: signed_in and channel == "key",
-        Rule.STAFF: principal == "staff" and channel == "cookie",
+        Rule.STAFF: principal in ("staff", "admin") and cookie,
+        Rule.ADMIN: principal == "admin" and cookie,
+        Rule.STAFF_SECOND_FACTOR: principal in STAFF_PRINCIPALS and cookie,
+        # The matrix sends no signature: nobody gets in, whatever session or key.
+        Rule.STRIPE: False,
     }[rule]
 
 
-def _refused(rule: Rule, status: int, location: str) -> bool:
+def _refused(rule: Rule, status: int, location: str, body: str) -> bool:
     # On a public route 401 is a refused password (``/login``), not a missing sign-in.
     if status in (403, 404) or (status == 401 and rule is not Rule.PUBLIC):
         return True
-    return status in (302, 303, 307) and "/login" in location
+    if rule is Rule.STRIPE and status == 400 and "invalid_signature" in body:
+        return True
+    if status not in (302, 303, 307):
+        return False
+    # A staff page before the second factor sends the browser to set it up or enter it.
+    second_factor = rule in (Rule.STAFF, Rule.ADMIN) and location.startswith("/staff/2fa")
+    return "/login" in location or second_factor
 
 
 def _cases() -> list[tuple[str, str, str, str]]:
     cases = []
     for method, path in sorted(RULES):
         for principal in PRINCIPALS:
-            for channel in CHANNELS if principal != "anonymous" else ("none",):
+            # ``unproven`` differs from ``staff`` only in its session: no key case.
+            channels = {"anonymous": ("none",), "unproven": ("cookie",)}.get(principal, CHANNELS)
+            for channel in channels:
                 cases.append((method, path, principal, channel))
     return cases
 
@@ -333,10 +502,78 @@ def test_the_route_admits_exactly_whom_its_rule_says(
         # A CSRF token valid for this browser: refusals must come from authorisation.
         client.get("/login")
         headers["X-CSRF-Token"] = client.cookies.get("csrf-token") or ""
-        response = client.request(method, url, headers=headers, data=world.body(method, path))
-    refused = _refused(rule, response.status_code, response.headers.get("location", ""))
+        response = client.request(
+            method,
+            url,
+            headers=headers,
+            params=world.query(method, path),
+            data=world.body(method, path),
+            files=world.files(method, path),
+        )
+    refused = _refused(
+        rule, response.status_code, response.headers.get("location", ""), response.text
+    )
     expected = _expected(rule, principal, channel)
     assert refused != expected, (
         f"{method} {path} ({rule.value}) by {principal} via {channel}: "
         f"{response.status_code} {response.headers.get('location', '')} {response.text[:200]}"
     )
+
+
+def test_the_stripe_webhook_takes_a_signed_event_from_anyone(world: World) -> None:
+    """The signature is the webhook's authentication: no session or key is needed."""
+    payload, signature = signed(event("customer.created", {"id": "cus_matrix"}))
+    with TestClient(world.app) as client:
+        answer = client.post(
+            "/webhooks/stripe",
+            content=payload,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )
+        forged = client.post(
+            "/webhooks/stripe",
+            content=payload.replace(b"cus_matrix", b"cus_forged"),
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["received"] is True
+    assert forged.status_code == 400 and "invalid_signature" in forged.text
+
+
+def test_billing_routes_are_absent_while_billing_is_off(world: World) -> None:
+    """With billing off (the default) there is no Billing page or webhook, for anyone."""
+    off = world.settings.model_copy(update={"billing": BillingSettings()})
+    app = create_app(off)
+    payload, signature = signed(event("customer.created", {"id": "cus_off"}))
+    try:
+        with TestClient(app, follow_redirects=False) as client:
+            client.cookies.set("session-token", world.session_of("owner"))
+            client.get("/login")
+            csrf = {"X-CSRF-Token": client.cookies.get("csrf-token") or ""}
+            answers = [
+                client.get("/account/billing"),
+                client.post("/account/billing/checkout", headers=csrf, data={"pack": "small"}),
+                client.post("/account/billing/portal", headers=csrf),
+                client.post(
+                    "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature}
+                ),
+            ]
+    finally:
+        app.state.runtime.close()
+    assert [answer.status_code for answer in answers] == [404] * 4
+
+
+def test_a_stranger_is_refused_before_the_background_upload_is_read(world: World) -> None:
+    """Composing on a background asks who is there first: no key, no parsing of the photo
+    (the matrix sends a valid upload, so it would not see the order)."""
+    with TestClient(world.app) as client:
+        job_id = world.resource("job_id")
+        client.get("/login")
+        csrf = {"X-CSRF-Token": client.cookies.get("csrf-token") or ""}
+        empty = client.post(f"/api/v1/jobs/{job_id}/result", headers=csrf)
+        junk = client.post(
+            f"/api/v1/jobs/{job_id}/result",
+            headers=csrf,
+            files={"bg_image_file": ("x.jpg", b"no", "image/jpeg")},
+        )
+    assert empty.status_code == 401, empty.text
+    assert junk.status_code == 401, junk.text

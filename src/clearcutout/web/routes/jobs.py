@@ -460,7 +460,15 @@ def get_job(request: Request, job_id: str) -> JobOut:
     "/{job_id}/result",
     response_class=Response,
     responses={
-        200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}},
+        # ``format=zip``: the colour image and the mask, as remove.bg's zip.
+        200: {
+            "content": {
+                "image/png": {},
+                "image/webp": {},
+                "image/jpeg": {},
+                "application/zip": {},
+            }
+        },
         409: {"description": "Not done yet."},
         410: {"description": "Expired: the images were deleted."},
     },
@@ -512,6 +520,9 @@ def get_result(
 async def compose_result(request: Request, job_id: str) -> Response:
     """The cutout on a background photo (``bg_image_file``), made now; the photo is used
     for this answer only and never stored."""
+    # Who is asking before the upload is read and decoded: without a key or session the
+    # answer is 401, and no stranger's photo is parsed (as for ``POST /api/v1/jobs``).
+    await run_in_threadpool(_signed_in, request)
     upload_mb = runtime(request).settings.max_upload_mb
     body = await uploads.read_body(request, upload_mb=upload_mb, images=1)
     background = body.files.get("bg_image_file")
@@ -525,6 +536,11 @@ async def compose_result(request: Request, job_id: str) -> Response:
         background.data,
         parse_text("format", image_format) if image_format is not None else None,
     )
+
+
+def _signed_in(request: Request) -> None:
+    with unit_of_work(request) as ctx:
+        api_principal(ctx, request, scope="images")
 
 
 def _composed_result(
