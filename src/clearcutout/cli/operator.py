@@ -241,11 +241,9 @@ def _set_staff(email: str, *, is_staff: bool) -> str:
         return user.id
 
 
-def staff_grant(
-    email: Annotated[str, typer.Argument(help="Email address of the account.")],
-    role: Annotated[str, typer.Argument(help="support or admin.")],
-) -> None:
-    """Grant a staff role (logged in the access log as the operator's change)."""
+def _set_role(email: str, role: str | None) -> tuple[str, int | None]:
+    """Set (or, with ``None``, take away) a staff role as the operator's logged change;
+    the account's id and staff number."""
     from clearcutout.service.accounts import get_user_by_email
     from clearcutout.service.staff import roles
 
@@ -258,7 +256,15 @@ def staff_grant(
             reason="operator command",
             source="cli",
         )
-        user_id, number = user.id, user.staff_number
+        return user.id, user.staff_number
+
+
+def staff_grant(
+    email: Annotated[str, typer.Argument(help="Email address of the account.")],
+    role: Annotated[str, typer.Argument(help="support or admin.")],
+) -> None:
+    """Grant a staff role (logged in the access log as the operator's change)."""
+    user_id, number = _set_role(email, role)
     stdout.print(f"Account {user_id} is now {role} #{number}.")
 
 
@@ -266,19 +272,7 @@ def staff_revoke(
     email: Annotated[str, typer.Argument(help="Email address of the account.")],
 ) -> None:
     """Take any staff role away (and its second factor)."""
-    from clearcutout.service.accounts import get_user_by_email
-    from clearcutout.service.staff import roles
-
-    with _unit_of_work() as ctx:
-        user = roles.set_role(
-            ctx,
-            actor=None,
-            user=get_user_by_email(ctx, email),
-            role=None,
-            reason="operator command",
-            source="cli",
-        )
-        user_id = user.id
+    user_id, _ = _set_role(email, None)
     stdout.print(f"Account {user_id} is no longer staff.")
 
 

@@ -22,6 +22,7 @@ from clearcutout.errors import (
     BusyError,
     ClearCutoutError,
     InsufficientCreditsError,
+    RateLimit,
     RateLimitedError,
     SecondFactorRequiredError,
     ServiceError,
@@ -43,6 +44,18 @@ def wants_json(request: Request) -> bool:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+def rate_headers(rate: RateLimit | None) -> dict[str, str]:
+    """The ``X-RateLimit-*`` headers of the plan's window (README, "Billing"); none
+    without one."""
+    if rate is None:
+        return {}
+    return {
+        "X-RateLimit-Limit": str(rate.limit),
+        "X-RateLimit-Remaining": str(rate.remaining),
+        "X-RateLimit-Reset": str(rate.reset),
+    }
 
 
 def error_body(code: str, title: str, detail: str) -> dict[str, list[dict[str, str]]]:
@@ -88,9 +101,7 @@ async def handle_clearcutout_error(request: Request, exc: Exception) -> Response
     if isinstance(exc, ThrottledError | BusyError) or exc.transient:
         response.headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, RateLimitedError):  # the plan's window (README, "Billing")
-        response.headers["X-RateLimit-Limit"] = str(exc.rate.limit)
-        response.headers["X-RateLimit-Remaining"] = str(exc.rate.remaining)
-        response.headers["X-RateLimit-Reset"] = str(exc.rate.reset)
+        response.headers.update(rate_headers(exc.rate))
     return response
 
 

@@ -126,6 +126,31 @@ def _customer(ctx: ServiceContext, user_id: str) -> User:
     return user
 
 
+def _record(
+    ctx: ServiceContext, staff: User, subject: User, *, action: str, reason: str, source: str
+) -> None:
+    """The access-log entry for one look at ``subject``'s data, written before it is shown."""
+    accesslog.record(
+        ctx,
+        actor=staff,
+        subject_user_id=subject.id,
+        action=action,
+        reason=reason,
+        source=source,
+    )
+
+
+def _viewed_customer(
+    ctx: ServiceContext, staff: User, *, user_id: str, action: str, reason: str, source: str
+) -> User:
+    """The account ``user_id`` for a staff look with a stated reason, logged as ``action``."""
+    require_staff(staff)
+    accesslog.clean_reason(reason)
+    user = _customer(ctx, user_id)
+    _record(ctx, staff, user, action=action, reason=reason, source=source)
+    return user
+
+
 def look_up_account(
     ctx: ServiceContext, staff: User, *, email: str, reason: str, source: str = ""
 ) -> AccountFacts:
@@ -135,14 +160,7 @@ def look_up_account(
     user = find_user_by_email(ctx, email)
     if user is None:
         raise ValidationError("No account with this email address.", field="email")
-    accesslog.record(
-        ctx,
-        actor=staff,
-        subject_user_id=user.id,
-        action="view_account",
-        reason=reason,
-        source=source,
-    )
+    _record(ctx, staff, user, action="view_account", reason=reason, source=source)
     return _facts(ctx, user)
 
 
@@ -150,16 +168,8 @@ def view_account(
     ctx: ServiceContext, staff: User, *, user_id: str, reason: str, source: str = ""
 ) -> AccountFacts:
     """One account's facts by id, for a stated reason (logged)."""
-    require_staff(staff)
-    accesslog.clean_reason(reason)
-    user = _customer(ctx, user_id)
-    accesslog.record(
-        ctx,
-        actor=staff,
-        subject_user_id=user.id,
-        action="view_account",
-        reason=reason,
-        source=source,
+    user = _viewed_customer(
+        ctx, staff, user_id=user_id, action="view_account", reason=reason, source=source
     )
     return _facts(ctx, user)
 
@@ -168,16 +178,8 @@ def view_jobs(
     ctx: ServiceContext, staff: User, *, user_id: str, reason: str, source: str = ""
 ) -> list[JobFacts]:
     """The newest jobs' metadata of one person, for a stated reason (logged)."""
-    require_staff(staff)
-    accesslog.clean_reason(reason)
-    user = _customer(ctx, user_id)
-    accesslog.record(
-        ctx,
-        actor=staff,
-        subject_user_id=user.id,
-        action="view_jobs",
-        reason=reason,
-        source=source,
+    user = _viewed_customer(
+        ctx, staff, user_id=user_id, action="view_jobs", reason=reason, source=source
     )
     jobs = ctx.db.scalars(
         select(Job).where(Job.user_id == user.id).order_by(Job.created_at.desc()).limit(JOBS_SHOWN)
@@ -210,14 +212,7 @@ def view_image(
     if job is None:
         raise NotFoundError("No such job.")
     owner = _customer(ctx, job.user_id)
-    accesslog.record(
-        ctx,
-        actor=staff,
-        subject_user_id=owner.id,
-        action="view_image",
-        reason=f"job {job.id}: {reason}",
-        source=source,
-    )
+    _record(ctx, staff, owner, action="view_image", reason=f"job {job.id}: {reason}", source=source)
     stored = history.original(ctx, owner, job.id)
     return ViewedImage(job_id=job.id, data=stored.data, media_type=stored.media_type)
 
@@ -230,12 +225,5 @@ def flag_child(
     user = _customer(ctx, user_id)
     if user.id == staff.id:
         raise ValidationError("You cannot flag your own account.", field="reason")
-    accesslog.record(
-        ctx,
-        actor=staff,
-        subject_user_id=user.id,
-        action="flag_child_delete",
-        reason=reason,
-        source=source,
-    )
+    _record(ctx, staff, user, action="flag_child_delete", reason=reason, source=source)
     delete_account(ctx, user, reason=DeletionReason.CHILD)

@@ -101,6 +101,28 @@ def _code_ok(ctx: ServiceContext, user: User, code: str) -> bool:
     return pyotp.TOTP(_secret(ctx, user)).verify(digits, for_time=ctx.now(), valid_window=1)
 
 
+def _second_factor_proven(
+    ctx: ServiceContext,
+    user: User,
+    session: AuthSession,
+    *,
+    action: str,
+    reason: str,
+    source: str,
+) -> None:
+    """Mark ``session`` as past its second factor, and log it as ``user``'s own action."""
+    session.second_factor_at = ctx.now()
+    ctx.db.flush()
+    accesslog.record(
+        ctx,
+        actor=user,
+        subject_user_id=None,
+        action=action,
+        reason=reason,
+        source=source,
+    )
+
+
 def confirm_enrolment(
     ctx: ServiceContext, user: User, session: AuthSession, *, code: str, source: str = ""
 ) -> list[str]:
@@ -111,15 +133,8 @@ def confirm_enrolment(
     codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
     user.totp_recovery_hashes = [_digest(c) for c in codes]
     user.totp_enabled_at = ctx.now()
-    session.second_factor_at = ctx.now()
-    ctx.db.flush()
-    accesslog.record(
-        ctx,
-        actor=user,
-        subject_user_id=None,
-        action="second_factor_enrolled",
-        reason="TOTP set up",
-        source=source,
+    _second_factor_proven(
+        ctx, user, session, action="second_factor_enrolled", reason="TOTP set up", source=source
     )
     return codes
 
@@ -140,13 +155,6 @@ def verify(
         user.totp_recovery_hashes = remaining
         how = f"recovery code ({len(remaining)} left)"
     throttle.clear(ctx, "totp", _subjects(ctx, user))
-    session.second_factor_at = ctx.now()
-    ctx.db.flush()
-    accesslog.record(
-        ctx,
-        actor=user,
-        subject_user_id=None,
-        action="staff_second_factor",
-        reason=how,
-        source=source,
+    _second_factor_proven(
+        ctx, user, session, action="staff_second_factor", reason=how, source=source
     )

@@ -3,14 +3,17 @@ webhook. Absent (404) while billing is off."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from clearcutout.db.models import User
 from clearcutout.errors import NotFoundError
 from clearcutout.service.billing import account, payments, plans, webhooks
+from clearcutout.service.context import ServiceContext
 from clearcutout.web.boundary import runtime, session_principal, unit_of_work
 from clearcutout.web.navigation import to_login
 from clearcutout.web.rendering import render
@@ -26,6 +29,21 @@ NOTICES = {
 def _require_enabled(request: Request) -> None:
     if not plans.enabled(runtime(request).settings):
         raise NotFoundError("Billing is not enabled on this server.")
+
+
+def _to_stripe(
+    request: Request, stripe_url: Callable[[ServiceContext, User, str], str]
+) -> Response:
+    """Redirect the signed-in person to the Stripe page ``stripe_url`` gives (it gets the
+    server's base URL for the way back); the sign-in page for anyone else."""
+    _require_enabled(request)
+    base = runtime(request).settings.base_url
+    with unit_of_work(request) as ctx:
+        principal = session_principal(ctx, request)
+        if principal is None:
+            return to_login(request)
+        url = stripe_url(ctx, principal.user, base)
+    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/account/billing", response_class=HTMLResponse)
@@ -52,34 +70,28 @@ def checkout(
     pack: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Go to Stripe Checkout for a plan's subscription or a credit pack."""
-    _require_enabled(request)
-    base = runtime(request).settings.base_url
-    with unit_of_work(request) as ctx:
-        principal = session_principal(ctx, request)
-        if principal is None:
-            return to_login(request)
-        url = payments.start_checkout(
+    return _to_stripe(
+        request,
+        lambda ctx, user, base: payments.start_checkout(
             ctx,
-            principal.user,
+            user,
             plan=plan or None,
             pack=None if plan else pack,
             success_url=f"{base}/account/billing?done=paid",
             cancel_url=f"{base}/account/billing?done=cancelled",
-        )
-    return RedirectResponse(url, status_code=303)
+        ),
+    )
 
 
 @router.post("/account/billing/portal")
 def portal(request: Request) -> Response:
     """Go to Stripe's customer portal (cards, invoices, plan changes, cancelling)."""
-    _require_enabled(request)
-    base = runtime(request).settings.base_url
-    with unit_of_work(request) as ctx:
-        principal = session_principal(ctx, request)
-        if principal is None:
-            return to_login(request)
-        url = payments.portal_url(ctx, principal.user, return_url=f"{base}/account/billing")
-    return RedirectResponse(url, status_code=303)
+    return _to_stripe(
+        request,
+        lambda ctx, user, base: payments.portal_url(
+            ctx, user, return_url=f"{base}/account/billing"
+        ),
+    )
 
 
 def _apply(request: Request, payload: bytes, signature: str | None) -> bool:

@@ -40,6 +40,7 @@ from clearcutout.service.billing import credits, ratelimit
 from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import api_principal, runtime, unit_of_work
+from clearcutout.web.errors import rate_headers
 from clearcutout.workers import Executor
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -288,7 +289,7 @@ _CREATE_BODY: dict[str, Any] = {
 async def create_job(request: Request) -> Response:
     """Queue a cutout of an uploaded image (multipart ``image_file`` or JSON base64)."""
     user, rate = await run_in_threadpool(_authenticate, request)
-    headers = _rate_headers(rate)
+    headers = rate_headers(rate)
     job = await _parse_job(request)
     if not job.store:
         processed = await run_in_threadpool(_process_now, request, user, job)
@@ -316,16 +317,6 @@ async def create_job(request: Request) -> Response:
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(created.model_dump(mode="json"), status_code=202, headers=headers)
-
-
-def _rate_headers(rate: RateLimit | None) -> dict[str, str]:
-    if rate is None:
-        return {}
-    return {
-        "X-RateLimit-Limit": str(rate.limit),
-        "X-RateLimit-Remaining": str(rate.remaining),
-        "X-RateLimit-Reset": str(rate.reset),
-    }
 
 
 def _authenticate(request: Request) -> tuple[User, RateLimit | None]:

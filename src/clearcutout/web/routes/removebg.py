@@ -37,7 +37,7 @@ from clearcutout.service import removebg
 from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
-from clearcutout.web.errors import error_body
+from clearcutout.web.errors import error_body, rate_headers
 from clearcutout.web.negotiation import prefers_json
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg compatible"])
@@ -83,20 +83,10 @@ def _parse(request: Request, body: uploads.RequestBody) -> removebg.RemoveBgRequ
 # -- responses ----------------------------------------------------------------------------
 
 
-def _rate_headers(rate: removebg.RateLimit | None) -> dict[str, str]:
-    if rate is None:
-        return {}
-    return {
-        "X-RateLimit-Limit": str(rate.limit),
-        "X-RateLimit-Remaining": str(rate.remaining),
-        "X-RateLimit-Reset": str(rate.reset),
-    }
-
-
 def _error_response(error: ClearCutoutError, rate: removebg.RateLimit | None) -> Response:
     if isinstance(error, removebg.ApiKeyError | removebg.RateLimitedError):
         rate = error.rate
-    headers = _rate_headers(rate)
+    headers = rate_headers(rate)
     if isinstance(error, ThrottledError | BusyError) or error.transient:
         headers["Retry-After"] = str(error.retry_after_s)
     headers["Cache-Control"] = "no-store"
@@ -121,7 +111,7 @@ def _result_response(
         "X-Foreground-Width": str(box.width),
         "X-Foreground-Height": str(box.height),
         "Cache-Control": "no-store",
-        **_rate_headers(rate),
+        **rate_headers(rate),
     }
     if as_json:
         data = {
@@ -378,7 +368,7 @@ def _account(request: Request) -> Response:
     attributes = {"credits": credits, "api": {"free_calls": balance.free_calls, "sizes": "all"}}
     return JSONResponse(
         {"data": {"attributes": attributes}},
-        headers={"Cache-Control": "no-store", **_rate_headers(rate)},
+        headers={"Cache-Control": "no-store", **rate_headers(rate)},
     )
 
 

@@ -10,8 +10,9 @@ Every route checks the role on the server (``_staff``): anyone without it gets a
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -85,6 +86,25 @@ def _form_error(
         user=user,
         status_code=error.http_status if error.http_status < 500 else 400,
     )
+
+
+_Looked = TypeVar("_Looked")
+
+
+def _reasoned_look(
+    request: Request,
+    look: Callable[[ServiceContext, User, str], _Looked],
+    template: str,
+    error_context: dict[str, Any],
+) -> tuple[User, _Looked] | Response:
+    """Run one logged look at a customer's data (``look`` gets the staff member and the
+    client address); a refused look shows ``template`` again with its message."""
+    try:
+        with unit_of_work(request) as ctx:
+            user = _staff(ctx, request)
+            return user, look(ctx, user, client_ip(request) or "")
+    except ServiceError as error:
+        return _form_error(request, template, error_context, error)
 
 
 def _extra(ctx: ServiceContext, template: str) -> dict[str, Any]:
@@ -236,42 +256,51 @@ def lookup_account(
 ) -> Response:
     """Show one account's facts; the access is logged with its reason."""
     values = {"email": email, "reason": reason}
-    try:
-        with unit_of_work(request) as ctx:
-            user = _staff(ctx, request)
-            facts = staff.look_up_account(
-                ctx, user, email=email, reason=reason, source=client_ip(request) or ""
-            )
-    except ServiceError as error:
-        return _form_error(request, "staff_accounts.html", {"values": values}, error)
+    looked = _reasoned_look(
+        request,
+        lambda ctx, user, source: staff.look_up_account(
+            ctx, user, email=email, reason=reason, source=source
+        ),
+        "staff_accounts.html",
+        {"values": values},
+    )
+    if isinstance(looked, Response):
+        return looked
+    user, facts = looked
     return render(request, "staff_accounts.html", {"values": values, "facts": facts}, user=user)
 
 
 @router.post("/accounts/{user_id}/jobs", response_class=HTMLResponse)
 def account_jobs(request: Request, user_id: str, reason: Annotated[str, Form()] = "") -> Response:
     """One person's job metadata (no file names, no images); logged with its reason."""
-    try:
-        with unit_of_work(request) as ctx:
-            user = _staff(ctx, request)
-            jobs = staff.view_jobs(
-                ctx, user, user_id=user_id, reason=reason, source=client_ip(request) or ""
-            )
-    except ServiceError as error:
-        return _form_error(request, "staff_jobs.html", {"jobs": None, "subject_id": user_id}, error)
+    looked = _reasoned_look(
+        request,
+        lambda ctx, user, source: staff.view_jobs(
+            ctx, user, user_id=user_id, reason=reason, source=source
+        ),
+        "staff_jobs.html",
+        {"jobs": None, "subject_id": user_id},
+    )
+    if isinstance(looked, Response):
+        return looked
+    user, jobs = looked
     return render(request, "staff_jobs.html", {"jobs": jobs, "subject_id": user_id}, user=user)
 
 
 @router.post("/jobs/{job_id}/image", response_class=HTMLResponse)
 def job_image(request: Request, job_id: str, reason: Annotated[str, Form()] = "") -> Response:
     """One uploaded image, decrypted for this one view (inline, never cached)."""
-    try:
-        with unit_of_work(request) as ctx:
-            user = _staff(ctx, request)
-            viewed = staff.view_image(
-                ctx, user, job_id=job_id, reason=reason, source=client_ip(request) or ""
-            )
-    except ServiceError as error:
-        return _form_error(request, "staff_image.html", {"image_url": None}, error)
+    looked = _reasoned_look(
+        request,
+        lambda ctx, user, source: staff.view_image(
+            ctx, user, job_id=job_id, reason=reason, source=source
+        ),
+        "staff_image.html",
+        {"image_url": None},
+    )
+    if isinstance(looked, Response):
+        return looked
+    user, viewed = looked
     url = f"data:{viewed.media_type};base64,{base64.b64encode(viewed.data).decode()}"
     response = render(
         request, "staff_image.html", {"image_url": url, "job_id": viewed.job_id}, user=user
