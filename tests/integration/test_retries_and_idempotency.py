@@ -5,13 +5,17 @@ PostgreSQL, with the local executor running the jobs."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from clearcutout.db.models import IdempotencyKey, Job
 from clearcutout.errors import StorageError
 from clearcutout.service import jobs
-from tests.support.jobs import JobsApp, small_photo
+from tests.support.billing import LocalStripe, billing_settings
+from tests.support.jobs import JobsApp, jobs_app, small_photo
 from tests.support.service import run
 
 
@@ -122,10 +126,21 @@ def test_an_owner_retries_a_failed_job_and_it_finishes(
     assert again.json()["errors"][0]["code"] == "job_not_retryable"
 
 
+@pytest.fixture
+def billed_app(tmp_path: Path, localstripe: LocalStripe, database_url: str) -> Iterator[JobsApp]:
+    """Billing on, five credits a month: what a charge costs is visible in the balance."""
+    settings = billing_settings(tmp_path / "data", localstripe.url, database_url=database_url)
+    free = settings.billing.plans["free"].model_copy(update={"monthly_credits": 5})
+    billing = settings.billing.model_copy(
+        update={"plans": {**settings.billing.plans, "free": free}}
+    )
+    yield from jobs_app(settings.model_copy(update={"billing": billing}))
+
+
 def test_removebg_with_a_repeated_key_answers_the_same_image_and_charges_once(
-    app_on_database: JobsApp, photo: bytes
+    billed_app: JobsApp, photo: bytes
 ) -> None:
-    app = app_on_database
+    app = billed_app
     account = app.account()
 
     def credits() -> float:

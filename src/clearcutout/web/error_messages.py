@@ -23,6 +23,15 @@ ERROR_MESSAGES: Final[dict[str, str]] = {
     "resolution_too_high": "The image has more pixels than this server accepts. "
     "Make it smaller and try again.",
     "file_too_large": "The file is larger than this server accepts.",
+    "aspect_ratio_too_high": "The image is too long and thin to process. "
+    "Crop it closer to the subject and try again.",
+    "metadata_too_large": "The image carries too much embedded metadata. "
+    "Save the photo again without it and try again.",
+    "too_many_scans": "This JPEG was saved in too many passes. "
+    "Save it again as an ordinary JPEG and try again.",
+    "invalid_signature": "The request's signature is not valid.",
+    "server_busy": "The server is busy. Try again in a moment.",
+    "database_unavailable": "The service is briefly unavailable. Try again later.",
     "unknown_foreground": "No subject was found in this photo.",
     "missing_source": "No image was sent.",
     "multiple_sources": "Send one image at a time.",
