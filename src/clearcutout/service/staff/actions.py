@@ -31,20 +31,7 @@ from clearcutout.service.staff import accesslog, roles
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "NOT_FOUND",
-    "AccountFacts",
-    "JobFacts",
-    "ViewedImage",
-    "flag_child",
-    "look_up_account",
-    "require_staff",
-    "set_staff",
-    "view_account",
-    "view_image",
-    "view_jobs",
-]
-
+# What callers use is re-exported by the package (``service/staff/__init__.py``).
 NOT_FOUND = roles.NOT_FOUND
 #: Newest jobs shown by "view job metadata".
 JOBS_SHOWN = 50
