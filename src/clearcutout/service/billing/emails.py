@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from clearcutout.db.models import User
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.infra.userkeys import email_to_user
 
 __all__ = ["queue_plan_changed", "queue_receipt"]
 
@@ -24,12 +23,11 @@ def queue_receipt(
 ) -> None:
     """A receipt for a payment (a subscription invoice or a credit pack)."""
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="billing_receipt",
-            lang=user.lang,
-            to=read_email(ctx, user),
             subject="Your ClearCutout receipt",
-            greeting_name=read_name(ctx, user),
             paragraphs=[
                 "Thank you for your payment of %(amount)s for %(what)s.",
                 "Your invoices are available in the billing portal, reached from the "
@@ -45,12 +43,11 @@ def queue_receipt(
 def queue_plan_changed(ctx: ServiceContext, user: User, *, plan_label: str) -> None:
     """The person's plan changed (bought, changed in the portal, or ended)."""
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="billing_plan_changed",
-            lang=user.lang,
-            to=read_email(ctx, user),
             subject="Your ClearCutout plan has changed",
-            greeting_name=read_name(ctx, user),
             paragraphs=[
                 "Your plan is now %(plan)s.",
                 "Your credits and limits are shown on the Billing page of your account.",

@@ -23,8 +23,7 @@ from clearcutout.db.models import Incident, IncidentRecipient, Job, User
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.accounts import find_user_by_email
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import read_email, read_name
+from clearcutout.service.infra.userkeys import email_to_user
 from clearcutout.service.staff import accesslog, roles
 
 log = logging.getLogger(__name__)
@@ -186,12 +185,11 @@ def queue_notice(ctx: ServiceContext, incident_id: str, user_id: str) -> bool:
         ctx.db.flush()
         return False
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="breach_notice",
-            lang=user.lang,
-            to=read_email(ctx, user),
             subject="Important: a security incident affecting your ClearCutout data",
-            greeting_name=read_name(ctx, user),
             paragraphs=[
                 "We detected a security incident on %(detected)s that may have affected "
                 "your data: %(title)s",
