@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.chromium import launch_chromium
 from tests.e2e.test_every_screen import (
     SCREENS,
     Screen,
     assert_fits,
     assert_inside_viewport,
     log_in,
+    open_screen,
     staff_member,
 )
 from tests.support.app_server import running_app
@@ -32,25 +32,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 @pytest.fixture(params=list(SCREENS))
 def screen(request: pytest.FixtureRequest) -> Iterator[Screen]:
-    from playwright.sync_api import sync_playwright
-
-    folder = ARTIFACTS / f"batch-downloads-{request.param}"
-    folder.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        phone = request.param == "phone"
-        context = browser.new_context(
-            locale="en-US",
-            viewport=SCREENS[request.param],
-            is_mobile=phone,
-            has_touch=phone,
-            accept_downloads=True,
-        )
-        try:
-            yield Screen(request.param, context.new_page(), folder)
-        finally:
-            context.close()
-            browser.close()
+    with open_screen("batch-downloads", request.param) as opened:
+        yield opened
 
 
 def zip_names(download: Any) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,23 +57,35 @@ class Screen:
         self.page.screenshot(path=str(self.folder / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture(params=list(SCREENS))
-def screen(request: pytest.FixtureRequest) -> Iterator[Screen]:
+@contextmanager
+def open_screen(kind: str, size: str) -> Iterator[Screen]:
+    """A fresh Chromium page of ``size`` (desktop or phone); screenshots go to
+    ``test-artifacts/e2e/<kind>-<size>/``."""
     from playwright.sync_api import sync_playwright
 
-    folder = ARTIFACTS / f"every-screen-{request.param}"
+    folder = ARTIFACTS / f"{kind}-{size}"
     folder.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        phone = request.param == "phone"
+        phone = size == "phone"
         context = browser.new_context(
-            locale="en-US", viewport=SCREENS[request.param], is_mobile=phone, has_touch=phone
+            locale="en-US",
+            viewport=SCREENS[size],
+            is_mobile=phone,
+            has_touch=phone,
+            accept_downloads=True,
         )
         try:
-            yield Screen(request.param, context.new_page(), folder)
+            yield Screen(size, context.new_page(), folder)
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture(params=list(SCREENS))
+def screen(request: pytest.FixtureRequest) -> Iterator[Screen]:
+    with open_screen("every-screen", request.param) as opened:
+        yield opened
 
 
 # ----------------------------------------------------------------------------- measuring
