@@ -353,3 +353,11 @@ def test_a_paid_renewal_invoice_renews_the_plan_credits_and_is_kept(
         if "Your ClearCutout receipt" in p.read_text()
     ]
     assert len(receipts) == 1 and "19.00 EUR" in receipts[0]
+
+
+def test_the_return_from_checkout_says_its_notice_once(billing_app: JobsApp) -> None:
+    account = billing_app.account()
+    sign_in(billing_app.client, account)
+    page = billing_app.client.get("/account/billing", params={"done": "cancelled"})
+    assert page.status_code == 200
+    assert page.text.count("The checkout was cancelled; nothing was charged.") == 1
