@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> None:
         "--presets", action="store_true", help="the quality presets beside rembg (one run)"
     )
     parser.add_argument(
-        "--time-every", type=int, default=1, help="presets: time every N-th photo only"
+        "--every", type=int, default=1, help="presets: every N-th photo only (a quick look)"
     )
     args = parser.parse_args(argv)
     if args.presets:
-        run_presets(args.data, args.out, time_every=args.time_every)
+        run_presets(args.data, args.out, every=args.every)
         return
 
     started = time.perf_counter()
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n\n".join([*sections, footer]))
 
 
-def run_presets(data: Path, out: Path, *, time_every: int) -> None:
+def run_presets(data: Path, out: Path, *, every: int) -> None:
     started = time.perf_counter()
     ensure_venv()
     store = Remover().store
@@ -204,9 +204,7 @@ def run_presets(data: Path, out: Path, *, time_every: int) -> None:
             "isnet-general-use", paths["isnet-general-use"], paths["isnet-general-use"].parent
         ) as rembg_isnet,
     ):
-        result = presets.run(
-            data, rembg_u2net=rembg_u2net, rembg_isnet=rembg_isnet, time_every=time_every
-        )
+        result = presets.run(data, rembg_u2net=rembg_u2net, rembg_isnet=rembg_isnet, every=every)
     result["machine"] = {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),

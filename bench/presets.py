@@ -4,15 +4,19 @@ and leave-one-scene-out figures for the presets' tuned knobs.
 Every method sees the same photos at full size and is scored on the same masks. Times
 are wall-clock seconds per photo, bytes in → matte out (ours: ``Remover.process``;
 rembg: ``remove(only_mask=True)`` in its own long-lived process, the pipe's cost
-included), the median over the photos timed (all dev photos are 854×480; ``--time-every
-N`` times every N-th photo, to keep a run short on a busy machine).
+included), the median over the photos (all dev photos are 854×480; ``--every N`` takes
+every N-th photo only, a quick look on a busy machine, not the README's figures).
 
-Our presets' quality is computed from the cached model outputs exactly as the pipeline
-combines them (``_combine`` mirrors ``Remover._small_matte`` + the guided filter; a check
-in :func:`run` compares the two on the timed photos), so the model runs once per photo.
+Every figure of a preset comes from the pipeline itself (``Remover.process``, zoomed pass
+included) on every photo. The leave-one-scene-out search needs many recipes per photo, so it
+scores them from cached model outputs combined exactly as the pipeline combines them
+(``_combine`` mirrors ``Remover._small_matte`` + the guided filter; :func:`run` checks the
+two agree on recipes without a zoomed pass). A held-out photo is then scored by the
+pipeline with the recipe chosen on the other nine scenes, so "left-out" and "dev" are the
+same measurement whenever the choices agree.
 
-Leave-one-scene-out: the knobs a preset was tuned with (the edge contrast, and for
-``best`` the ensemble's weights) are chosen again ten times, each time on nine scenes,
+Leave-one-scene-out: the knobs a preset was tuned with (the edge contrast, and for an
+ensemble the models' weights) are chosen again ten times, each time on nine scenes,
 and scored on the tenth; the left-out figure pools those scores. The model outputs are
 computed once and cached (``bench/.cache/``), so the search costs no inference.
 """
@@ -167,6 +171,7 @@ def _candidates(preset: str) -> dict[str, Recipe]:
             recipe = Recipe(
                 models=models,
                 flip_average=base.flip_average,
+                zoom_pass=base.zoom_pass,
                 edge_contrast=contrast,
                 refine=base.refine,
             )
@@ -175,18 +180,32 @@ def _candidates(preset: str) -> dict[str, Recipe]:
     return found
 
 
-def leave_one_scene_out(
-    remover: Remover, preset: str, pairs: list[Pair], truths: dict[str, NDArray[np.float32]]
-) -> dict[str, Any]:
-    """Per held-out scene, the knobs chosen on the other scenes and their scores there.
+def pipeline_alpha(remover: Remover, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[Any]:
+    """The pipeline's alpha for ``recipe`` (what ``Remover.process`` returns for a preset)."""
+    matte = remover._matte(rgb, recipe)
+    alpha = guided_filter(rgb, matte) if recipe.refine else matte
+    return np.round(np.clip(alpha, 0, 1) * 255) / 255.0
 
-    The choice maximises mean IoU + mean boundary F over the nine scenes' photos.
+
+def leave_one_scene_out(
+    remover: Remover,
+    preset: str,
+    pairs: list[Pair],
+    truths: dict[str, NDArray[np.float32]],
+    pipeline_scores: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """Per held-out scene, the knobs chosen on the other scenes and the pipeline's scores
+    there with them.
+
+    The choice maximises mean IoU + mean boundary F over the nine scenes' photos (scored
+    from cached model outputs); ``pipeline_scores`` are the preset's own pipeline scores.
     """
     candidates = _candidates(preset)
     scores: dict[str, dict[str, dict[str, float]]] = {label: {} for label in candidates}
+    images: dict[str, NDArray[np.uint8]] = {}
     for pair in pairs:
         with Image.open(pair.image) as image:
-            rgb = np.asarray(image.convert("RGB"))
+            rgb = images[pair.name] = np.asarray(image.convert("RGB"))
         models = {step.model for recipe in candidates.values() for step in recipe.models}
         flip = any(recipe.flip_average for recipe in candidates.values())
         mattes = {model: _cached(remover, model, pair, rgb, mirrored=flip) for model in models}
@@ -202,20 +221,28 @@ def leave_one_scene_out(
             + np.mean([scores[label][n]["boundary_f"] for n in names])
         )
 
+    def same_as_preset(label: str) -> bool:
+        return candidates[label] == candidates["preset"]
+
     for scene in scenes:
         train = [p.name for p in pairs if p.scene != scene]
         best = max(candidates, key=lambda label: objective(label, train))
         chosen[scene] = best
         for pair in pairs:
-            if pair.scene == scene:
-                held_out[pair.name] = scores[best][pair.name]
+            if pair.scene != scene:
+                continue
+            if same_as_preset(best):
+                held_out[pair.name] = pipeline_scores[pair.name]
+            else:
+                alpha = pipeline_alpha(remover, images[pair.name], candidates[best])
+                held_out[pair.name] = score(alpha, truths[pair.name])
     on_all = max(candidates, key=lambda label: objective(label, [p.name for p in pairs]))
     return {
-        "preset": summarise(scores["preset"], pairs),
         "left_out": summarise(held_out, pairs),
-        "chosen_per_scene": chosen,
-        "chosen_on_all": on_all,
-        "on_all": summarise(scores[on_all], pairs),
+        "chosen_per_scene": {
+            scene: "preset" if same_as_preset(label) else label for scene, label in chosen.items()
+        },
+        "chosen_on_all": "preset" if same_as_preset(on_all) else on_all,
         "candidates": {label: summarise(scores[label], pairs)["overall"] for label in scores},
     }
 
@@ -225,49 +252,44 @@ def run(
     *,
     rembg_u2net: RembgWorker,
     rembg_isnet: RembgWorker,
-    time_every: int = 1,
+    every: int = 1,
 ) -> dict[str, Any]:
-    pairs = find_pairs(data)
-    timed = pairs[::time_every]
+    pairs = find_pairs(data)[::every]
     truths = {pair.name: load_truth(pair) for pair in pairs}
     remover = Remover()
     methods: dict[str, Any] = {}
     tuned: dict[str, Any] = {}
-    baseline = ours("ours u2net", Remover("u2net"), CutoutOptions(), timed, truths)
+    baseline = ours("ours u2net", Remover("u2net"), CutoutOptions(), pairs, truths)
     baseline.pop("alphas")
     methods["ours u2net (no preset)"] = baseline
     for preset in PRESETS:
-        timing = ours(preset, remover, CutoutOptions(quality=preset), timed, truths)  # type: ignore[arg-type]
-        tuned[preset] = leave_one_scene_out(remover, preset, pairs, truths)
-        # The cached path must be the pipeline: same alphas on the timed photos.
-        for pair in timed:
-            with Image.open(pair.image) as image:
-                rgb = np.asarray(image.convert("RGB"))
-            recipe = PRESETS[preset].recipe
-            models = {step.model for step in recipe.models}
-            mattes = {
-                model: _cached(remover, model, pair, rgb, mirrored=recipe.flip_average)
-                for model in models
-            }
-            cached = _combine(mattes, PRESETS[preset].recipe, rgb)
-            difference = float(np.abs(cached - timing["alphas"][pair.name]).max())
-            assert difference <= 1.5 / 255, (preset, pair.name, difference)
-        methods[preset] = {
-            **tuned[preset]["preset"],
-            "seconds": timing["seconds"],
-            "cpu_seconds": timing["cpu_seconds"],
-        }
-    # rembg runs on the timed photos (all of them with --time-every 1).
-    methods["rembg u2net"] = rembg(rembg_u2net, timed, truths)
+        measured = ours(preset, remover, CutoutOptions(quality=preset), pairs, truths)  # type: ignore[arg-type]
+        recipe = PRESETS[preset].recipe
+        if not recipe.zoom_pass:
+            # The cached path must be the pipeline: the same alphas, photo by photo.
+            for pair in pairs:
+                with Image.open(pair.image) as image:
+                    rgb = np.asarray(image.convert("RGB"))
+                mattes = {
+                    step.model: _cached(
+                        remover, step.model, pair, rgb, mirrored=recipe.flip_average
+                    )
+                    for step in recipe.models
+                }
+                cached = _combine(mattes, recipe, rgb)
+                difference = float(np.abs(cached - measured["alphas"][pair.name]).max())
+                assert difference <= 1.5 / 255, (preset, pair.name, difference)
+        measured.pop("alphas")
+        methods[preset] = measured
+        tuned[preset] = leave_one_scene_out(remover, preset, pairs, truths, measured["per_image"])
+    methods["rembg u2net"] = rembg(rembg_u2net, pairs, truths)
     print(f"  rembg u2net: {statistics.median(methods['rembg u2net']['seconds']):.3f} s/photo")
-    methods["rembg isnet-general-use"] = rembg(rembg_isnet, timed, truths)
+    methods["rembg isnet-general-use"] = rembg(rembg_isnet, pairs, truths)
     print(
         "  rembg isnet: "
         f"{statistics.median(methods['rembg isnet-general-use']['seconds']):.3f} s/photo"
     )
-    for label in tuned:
-        tuned[label].pop("candidates_detail", None)
-    return {"methods": methods, "leave_one_scene_out": tuned, "timed_photos": len(timed)}
+    return {"methods": methods, "leave_one_scene_out": tuned, "photos": len(pairs)}
 
 
 def table(result: dict[str, Any]) -> str:

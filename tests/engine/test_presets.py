@@ -32,7 +32,7 @@ def test_three_presets_balanced_by_default() -> None:
     assert preset_models("balanced") == ("isnet-general-use",)
     assert preset_models("best") == ("isnet-general-use",)
     best = PRESETS["best"].recipe
-    assert best.flip_average and best.zoom_pass and best.edge_contrast == 1.0
+    assert best.flip_average and best.zoom_pass and best.edge_contrast == 2.0
 
 
 def test_without_model_or_quality_the_default_preset_applies() -> None:
