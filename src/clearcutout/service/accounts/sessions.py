@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from clearcutout.db.models import AuthSession, User
 from clearcutout.errors import NotFoundError
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.records import record_from
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +87,7 @@ def list_sessions(ctx: ServiceContext, user: User, *, current_id: str | None) ->
         .where(AuthSession.user_id == user.id)
         .order_by(AuthSession.last_seen_at.desc())
     )
-    return [
-        SessionInfo(
-            id=row.id,
-            client_label=row.client_label,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            current=row.id == current_id,
-        )
-        for row in rows
-    ]
+    return [record_from(SessionInfo, row, current=row.id == current_id) for row in rows]
 
 
 def revoke_session(ctx: ServiceContext, user: User, session_id: str) -> None:
