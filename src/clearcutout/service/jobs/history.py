@@ -12,7 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -43,6 +43,7 @@ __all__ = [
     "JobInfo",
     "JobPage",
     "ProcessedImage",
+    "ResultLook",
     "StoredOriginal",
     "get_job",
     "job_info",
@@ -217,6 +218,14 @@ def stored_result(ctx: ServiceContext, user: User, job_id: str) -> tuple[Job, by
             params={"status": job.status},
         )
     return job, _read(ctx, job, job.result_key)
+
+
+class ResultLook(TypedDict, total=False):
+    """How :func:`result` re-encodes a finished cutout for one answer."""
+
+    image_format: str | None
+    bg_color: str | None
+    background: bytes | None
 
 
 def result(
