@@ -59,25 +59,17 @@ class RemoteCutouts:
         self.task_name = task_name
         self.queue_of = queue_of
 
-    def __call__(
-        self,
-        *,
-        region: str,
-        model: str,
-        image: bytes,
-        options: CutoutOptions,
-        background: bytes | None,
-        require_foreground: bool,
-    ) -> sync.SyncCutout:
+    def __call__(self, wanted: sync.SyncRequest) -> sync.SyncCutout:
         settings = self.runtime.settings
         transfer = uuid.uuid4().hex
+        region, background = wanted.region, wanted.background
         request = {
             "transfer": transfer,
             "region": region,
-            "model": model,
-            "options": options.to_dict(),
-            "require_foreground": require_foreground,
-            "image": _seal(self.runtime, region, transfer, "image", image),
+            "model": wanted.model,
+            "options": wanted.options.to_dict(),
+            "require_foreground": wanted.require_foreground,
+            "image": _seal(self.runtime, region, transfer, "image", wanted.image),
             "background": (
                 _seal(self.runtime, region, transfer, "background", background)
                 if background is not None
@@ -146,14 +138,15 @@ def serve_cutout(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
             if request.get("background")
             else None
         )
-        cutout = sync.process_locally(
-            runtime.settings,
+        wanted = sync.SyncRequest(
+            region=region,
             model=str(request["model"]),
             image=image,
             options=CutoutOptions.from_dict(request["options"]),
             background=background,
             require_foreground=bool(request.get("require_foreground")),
         )
+        cutout = sync.process_locally(runtime.settings, wanted)
     except ClearCutoutError as exc:
         return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message}}
     except Exception as exc:

@@ -328,8 +328,7 @@ def run(
         background = fetch_url(
             request.background_url, purpose="background", limits=limits, resolver=resolver
         )
-    cutout = sync.process_now(
-        settings,
+    wanted = sync.SyncRequest(
         region=region or settings.default_region,
         model=model,
         image=image,
@@ -337,6 +336,7 @@ def run(
         background=background,
         require_foreground=True,
     )
+    cutout = sync.process_now(settings, wanted)
     return RemoveBgResult(
         data=cutout.image.data,
         media_type=cutout.image.media_type,
