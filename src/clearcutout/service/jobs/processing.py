@@ -22,6 +22,7 @@ import io
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -257,6 +258,16 @@ class HeldRun:
     seconds: float
 
 
+def _given_up(error: ClearCutoutError) -> dict[str, Any]:
+    """What a worker writes as an error makes it let go of a job: no lease, the error."""
+    return {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "error_code": error.code[:64],
+        "error_message": error.message[:1000],
+    }
+
+
 def fail(ctx: ServiceContext, run: HeldRun, error: ClearCutoutError) -> bool:
     """Mark a held job failed for good (bad input, or out of attempts), counted once."""
     now = ctx.now()
@@ -267,13 +278,7 @@ def fail(ctx: ServiceContext, run: HeldRun, error: ClearCutoutError) -> bool:
         JobStatus.RUNNING,
         JobStatus.FAILED,
         lease_owner=run.lease_owner,
-        values={
-            "finished_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "error_code": error.code[:64],
-            "error_message": error.message[:1000],
-        },
+        values={"finished_at": now, **_given_up(error)},
     )
     if failed:
         refund_failed(ctx, job_id)
@@ -309,13 +314,7 @@ def retry_or_fail(ctx: ServiceContext, run: HeldRun, error: ClearCutoutError) ->
             JobStatus.QUEUED,
             lease_owner=run.lease_owner,
             conditions=[Job.attempts < limit],
-            values={
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "not_before": due,
-                "error_code": error.code[:64],
-                "error_message": error.message[:1000],
-            },
+            values={"not_before": due, **_given_up(error)},
         )
         if requeued:
             log.warning(
