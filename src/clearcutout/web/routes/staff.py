@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from functools import partial
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -89,22 +90,37 @@ def _form_error(
 
 
 _Looked = TypeVar("_Looked")
+_Looked_co = TypeVar("_Looked_co", covariant=True)
 
 
-def _reasoned_look(
+class _Look(Protocol[_Looked_co]):
+    """One of ``service.staff``'s logged looks, its subject and reason already given."""
+
+    def __call__(self, ctx: ServiceContext, staff: User, *, source: str) -> _Looked_co: ...
+
+
+def _reasoned_page(
     request: Request,
-    look: Callable[[ServiceContext, User, str], _Looked],
     template: str,
-    error_context: dict[str, Any],
-) -> tuple[User, _Looked] | Response:
-    """Run one logged look at a customer's data (``look`` gets the staff member and the
-    client address); a refused look shows ``template`` again with its message."""
+    look: _Look[_Looked],
+    *,
+    shown: Callable[[_Looked], dict[str, Any]],
+    refused: dict[str, Any],
+    no_store: bool = False,
+) -> Response:
+    """Run one logged look at a customer's data (from the client's address) and show
+    ``template`` with what ``shown`` makes of it (``no_store``: never cached); a refused
+    look shows the page again with ``refused`` and its message."""
     try:
         with unit_of_work(request) as ctx:
             user = _staff(ctx, request)
-            return user, look(ctx, user, client_ip(request) or "")
+            looked = look(ctx, user, source=client_ip(request) or "")
     except ServiceError as error:
-        return _form_error(request, template, error_context, error)
+        return _form_error(request, template, refused, error)
+    response = render(request, template, shown(looked), user=user)
+    if no_store:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _extra(ctx: ServiceContext, template: str) -> dict[str, Any]:
@@ -256,57 +272,42 @@ def lookup_account(
 ) -> Response:
     """Show one account's facts; the access is logged with its reason."""
     values = {"email": email, "reason": reason}
-    looked = _reasoned_look(
+    return _reasoned_page(
         request,
-        lambda ctx, user, source: staff.look_up_account(
-            ctx, user, email=email, reason=reason, source=source
-        ),
         "staff_accounts.html",
-        {"values": values},
+        partial(staff.look_up_account, email=email, reason=reason),
+        shown=lambda facts: {"values": values, "facts": facts},
+        refused={"values": values},
     )
-    if isinstance(looked, Response):
-        return looked
-    user, facts = looked
-    return render(request, "staff_accounts.html", {"values": values, "facts": facts}, user=user)
 
 
 @router.post("/accounts/{user_id}/jobs", response_class=HTMLResponse)
 def account_jobs(request: Request, user_id: str, reason: Annotated[str, Form()] = "") -> Response:
     """One person's job metadata (no file names, no images); logged with its reason."""
-    looked = _reasoned_look(
+    return _reasoned_page(
         request,
-        lambda ctx, user, source: staff.view_jobs(
-            ctx, user, user_id=user_id, reason=reason, source=source
-        ),
         "staff_jobs.html",
-        {"jobs": None, "subject_id": user_id},
+        partial(staff.view_jobs, user_id=user_id, reason=reason),
+        shown=lambda jobs: {"jobs": jobs, "subject_id": user_id},
+        refused={"jobs": None, "subject_id": user_id},
     )
-    if isinstance(looked, Response):
-        return looked
-    user, jobs = looked
-    return render(request, "staff_jobs.html", {"jobs": jobs, "subject_id": user_id}, user=user)
 
 
 @router.post("/jobs/{job_id}/image", response_class=HTMLResponse)
 def job_image(request: Request, job_id: str, reason: Annotated[str, Form()] = "") -> Response:
     """One uploaded image, decrypted for this one view (inline, never cached)."""
-    looked = _reasoned_look(
+    return _reasoned_page(
         request,
-        lambda ctx, user, source: staff.view_image(
-            ctx, user, job_id=job_id, reason=reason, source=source
-        ),
         "staff_image.html",
-        {"image_url": None},
+        partial(staff.view_image, job_id=job_id, reason=reason),
+        shown=lambda viewed: {"image_url": _data_url(viewed), "job_id": viewed.job_id},
+        refused={"image_url": None},
+        no_store=True,
     )
-    if isinstance(looked, Response):
-        return looked
-    user, viewed = looked
-    url = f"data:{viewed.media_type};base64,{base64.b64encode(viewed.data).decode()}"
-    response = render(
-        request, "staff_image.html", {"image_url": url, "job_id": viewed.job_id}, user=user
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+
+
+def _data_url(viewed: staff.ViewedImage) -> str:
+    return f"data:{viewed.media_type};base64,{base64.b64encode(viewed.data).decode()}"
 
 
 @router.post("/accounts/{user_id}/flag-child")
