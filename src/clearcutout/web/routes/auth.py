@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from clearcutout.errors import ServiceError
 from clearcutout.service import accounts
 from clearcutout.service.accounts import sessions
+from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import policy, residency
 from clearcutout.service.privacy.policy import current_version
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
@@ -65,6 +67,22 @@ def _signup_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _follow_link(
+    request: Request,
+    check: Callable[[ServiceContext], object],
+    template: str,
+    context: dict[str, Any],
+) -> Response:
+    """A link from one of our emails: ``template`` when ``check`` accepts its token, else
+    the one page that says the link is no longer valid."""
+    try:
+        with unit_of_work(request) as ctx:
+            check(ctx)
+    except ServiceError as error:
+        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
+    return render(request, template, context)
+
+
 @router.get("/signup", response_class=HTMLResponse)
 def signup_form(request: Request) -> Response:
     """The sign-up form."""
@@ -107,12 +125,9 @@ def signup_submit(
 @router.get("/verify-email", response_class=HTMLResponse)
 def verify(request: Request, token: str = "") -> Response:
     """Confirm an email address from the emailed link."""
-    try:
-        with unit_of_work(request) as ctx:
-            accounts.verify_email(ctx, token)
-    except ServiceError as error:
-        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
-    return render(request, "message.html", {"kind": "verified"})
+    return _follow_link(
+        request, lambda ctx: accounts.verify_email(ctx, token), "message.html", {"kind": "verified"}
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -197,12 +212,12 @@ def reset_request_submit(request: Request, email: Annotated[str, Form()] = "") -
 @router.get("/password-reset/confirm", response_class=HTMLResponse)
 def reset_form(request: Request, token: str = "") -> Response:
     """Choose a new password from the emailed link."""
-    try:
-        with unit_of_work(request) as ctx:
-            accounts.check_reset_token(ctx, token)
-    except ServiceError as error:
-        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
-    return render(request, "reset_form.html", {"token": token})
+    return _follow_link(
+        request,
+        lambda ctx: accounts.check_reset_token(ctx, token),
+        "reset_form.html",
+        {"token": token},
+    )
 
 
 @router.post("/password-reset/confirm", response_class=HTMLResponse)
