@@ -14,7 +14,7 @@ from clearcutout.service.accounts import sessions
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import policy, residency
 from clearcutout.service.privacy.policy import current_version
-from clearcutout.web.boundary import client_ip, runtime, unit_of_work
+from clearcutout.web.boundary import FormText, client_ip, runtime, unit_of_work
 from clearcutout.web.navigation import after_login, safe_next, with_next
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import (
@@ -92,10 +92,10 @@ def signup_form(request: Request) -> Response:
 @router.post("/signup", response_class=HTMLResponse)
 def signup_submit(
     request: Request,
-    email: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-    region: Annotated[str, Form()] = "",
+    email: FormText = "",
+    name: FormText = "",
+    password: FormText = "",
+    region: FormText = "",
     accept_policy: Annotated[str | None, Form()] = None,
     age: Annotated[str | None, Form()] = None,
     ref: Annotated[str | None, Form()] = None,
@@ -141,8 +141,8 @@ def login_form(
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
     request: Request,
-    email: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
+    email: FormText = "",
+    password: FormText = "",
     next_path: Annotated[str | None, Form(alias="next")] = None,
 ) -> Response:
     """Sign in: a new session (the old one, if any, is ended), fresh CSRF token; then the
@@ -199,7 +199,7 @@ def reset_request_form(request: Request) -> Response:
 
 
 @router.post("/password-reset", response_class=HTMLResponse)
-def reset_request_submit(request: Request, email: Annotated[str, Form()] = "") -> Response:
+def reset_request_submit(request: Request, email: FormText = "") -> Response:
     """Send a reset link if the address has an account; the answer is the same if not."""
     try:
         with unit_of_work(request) as ctx:
@@ -221,11 +221,7 @@ def reset_form(request: Request, token: str = "") -> Response:
 
 
 @router.post("/password-reset/confirm", response_class=HTMLResponse)
-def reset_submit(
-    request: Request,
-    token: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-) -> Response:
+def reset_submit(request: Request, token: FormText = "", password: FormText = "") -> Response:
     """Set the new password; every session of the account ends."""
     try:
         with unit_of_work(request) as ctx:

@@ -29,7 +29,7 @@ from clearcutout.service import staff
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.service.staff import accesslog, admin, incidents, monitoring, roles, totp
-from clearcutout.web.boundary import client_ip, runtime, session_principal, unit_of_work
+from clearcutout.web.boundary import FormText, client_ip, runtime, session_principal, unit_of_work
 from clearcutout.web.charts import bar_chart
 from clearcutout.web.rendering import choose_language, error_text, render
 
@@ -145,7 +145,7 @@ def enrol_page(request: Request) -> Response:
 
 
 @router.post("/2fa/enrol", response_class=HTMLResponse)
-def enrol(request: Request, code: Annotated[str, Form()] = "") -> Response:
+def enrol(request: Request, code: FormText = "") -> Response:
     """Confirm the first code; show the recovery codes once."""
     try:
         with unit_of_work(request) as ctx:
@@ -182,7 +182,7 @@ def second_factor_page(request: Request) -> Response:
 
 
 @router.post("/2fa", response_class=HTMLResponse)
-def second_factor(request: Request, code: Annotated[str, Form()] = "") -> Response:
+def second_factor(request: Request, code: FormText = "") -> Response:
     """A TOTP code or a recovery code opens the staff pages for this session."""
     try:
         with unit_of_work(request) as ctx:
@@ -265,11 +265,7 @@ def accounts_page(request: Request) -> Response:
 
 
 @router.post("/accounts/lookup", response_class=HTMLResponse)
-def lookup_account(
-    request: Request,
-    email: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
+def lookup_account(request: Request, email: FormText = "", reason: FormText = "") -> Response:
     """Show one account's facts; the access is logged with its reason."""
     values = {"email": email, "reason": reason}
     return _reasoned_page(
@@ -282,7 +278,7 @@ def lookup_account(
 
 
 @router.post("/accounts/{user_id}/jobs", response_class=HTMLResponse)
-def account_jobs(request: Request, user_id: str, reason: Annotated[str, Form()] = "") -> Response:
+def account_jobs(request: Request, user_id: str, reason: FormText = "") -> Response:
     """One person's job metadata (no file names, no images); logged with its reason."""
     return _reasoned_page(
         request,
@@ -294,7 +290,7 @@ def account_jobs(request: Request, user_id: str, reason: Annotated[str, Form()] 
 
 
 @router.post("/jobs/{job_id}/image", response_class=HTMLResponse)
-def job_image(request: Request, job_id: str, reason: Annotated[str, Form()] = "") -> Response:
+def job_image(request: Request, job_id: str, reason: FormText = "") -> Response:
     """One uploaded image, decrypted for this one view (inline, never cached)."""
     return _reasoned_page(
         request,
@@ -314,7 +310,7 @@ def _data_url(viewed: staff.ViewedImage) -> str:
 def flag_child(
     request: Request,
     user_id: str,
-    reason: Annotated[str, Form()] = "",
+    reason: FormText = "",
     confirm: Annotated[str | None, Form()] = None,
 ) -> Response:
     """The account belongs to a child under the minimum age: delete it."""
@@ -352,11 +348,7 @@ def admin_users(request: Request, done: str | None = None) -> Response:
 
 
 @router.post("/admin/users/find", response_class=HTMLResponse)
-def admin_find_user(
-    request: Request,
-    email: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
+def admin_find_user(request: Request, email: FormText = "", reason: FormText = "") -> Response:
     """Find an account by email through the blind index (a look: logged, with reason)."""
     values = {"email": email, "reason": reason}
     try:
@@ -386,10 +378,7 @@ def admin_find_user(
 
 @router.post("/admin/users/{user_id}/role")
 def admin_set_role(
-    request: Request,
-    user_id: str,
-    role: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
+    request: Request, user_id: str, role: FormText = "", reason: FormText = ""
 ) -> Response:
     """Grant ``support``/``admin`` or take the role away (``user``); logged."""
     with unit_of_work(request) as ctx:
@@ -411,10 +400,7 @@ def admin_set_role(
 
 @router.post("/admin/users/{user_id}/lock")
 def admin_lock(
-    request: Request,
-    user_id: str,
-    reason: Annotated[str, Form()] = "",
-    locked: Annotated[str, Form()] = "yes",
+    request: Request, user_id: str, reason: FormText = "", locked: FormText = "yes"
 ) -> Response:
     with unit_of_work(request) as ctx:
         user = _staff(ctx, request, roles.ADMIN)
@@ -457,14 +443,14 @@ def _iso(value: str, field: str) -> datetime | None:
 @router.post("/admin/incidents", response_class=HTMLResponse)
 def admin_record_incident(
     request: Request,
-    title: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    detected_at: Annotated[str, Form()] = "",
-    emails: Annotated[str, Form()] = "",
-    region: Annotated[str, Form()] = "",
-    plan: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-    end: Annotated[str, Form()] = "",
+    title: FormText = "",
+    description: FormText = "",
+    detected_at: FormText = "",
+    emails: FormText = "",
+    region: FormText = "",
+    plan: FormText = "",
+    start: FormText = "",
+    end: FormText = "",
 ) -> Response:
     """Record an incident and send the notices (each person's delivery is recorded)."""
     values = {
