@@ -17,6 +17,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 
 from clearcutout.db.models import AuthSession, User
 from clearcutout.errors import (
@@ -61,6 +62,22 @@ def _staff(ctx: ServiceContext, request: Request, minimum: str = roles.SUPPORT) 
     user, session = _signed_in(ctx, request, minimum)
     totp.require_second_factor(user, session)
     return user
+
+
+def _listing(
+    request: Request,
+    template: str,
+    page: Callable[[ServiceContext, User], dict[str, Any]],
+    *,
+    done: str | None,
+    minimum: str = roles.SUPPORT,
+) -> Response:
+    """A staff list page, read in one unit of work, with the notice of the action that
+    led back to it (``done``)."""
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, minimum)
+        context = page(ctx, user)
+    return render(request, template, {**context, "notice": NOTICES.get(done or "")}, user=user)
 
 
 def _form_error(
@@ -208,21 +225,17 @@ def second_factor(request: Request, code: FormText = "") -> Response:
 @router.get("/requests", response_class=HTMLResponse)
 def requests_page(request: Request, done: str | None = None) -> Response:
     """Open privacy requests, oldest first, with their age and deadline."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request)
-        pending = privacy_requests.list_for_staff(ctx, user)
-    return render(
+    return _listing(
         request,
         "staff_requests.html",
-        {
-            "requests": pending,
+        lambda ctx, user: {
+            "requests": privacy_requests.list_for_staff(ctx, user),
             "request_kinds": privacy_requests.KINDS,
             "processing_choices": privacy_requests.PROCESSING,
-            "notice": NOTICES.get(done or ""),
             "deadline_days": admin.REQUEST_DEADLINE_DAYS,
             "is_admin": roles.has_role(user, roles.ADMIN),
         },
-        user=user,
+        done=done,
     )
 
 
@@ -336,14 +349,12 @@ def admin_home(request: Request) -> Response:
 @router.get("/admin/users", response_class=HTMLResponse)
 def admin_users(request: Request, done: str | None = None) -> Response:
     """Staff accounts with role, number, second factor and lock state."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        members = admin.staff_members(ctx)
-    return render(
+    return _listing(
         request,
         "staff_users.html",
-        {"members": members, "values": {}, "notice": NOTICES.get(done or "")},
-        user=user,
+        lambda ctx, _user: {"members": admin.staff_members(ctx), "values": {}},
+        done=done,
+        minimum=roles.ADMIN,
     )
 
 
@@ -419,14 +430,12 @@ def admin_lock(
 @router.get("/admin/incidents", response_class=HTMLResponse)
 def admin_incidents(request: Request, done: str | None = None) -> Response:
     """Incidents with their deadline, delivery and time left (or overdue)."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        context = _extra(ctx, "staff_incidents.html")
-    return render(
+    return _listing(
         request,
         "staff_incidents.html",
-        {**context, "values": {}, "notice": NOTICES.get(done or "")},
-        user=user,
+        lambda ctx, _user: {**_extra(ctx, "staff_incidents.html"), "values": {}},
+        done=done,
+        minimum=roles.ADMIN,
     )
 
 
@@ -440,53 +449,48 @@ def _iso(value: str, field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class _IncidentForm(BaseModel):
+    """The incident form as typed: the incident, and whom its notices go to."""
+
+    title: str = ""
+    description: str = ""
+    detected_at: str = ""
+    # Who is affected: listed addresses, or everyone of a region / plan / sign-up period.
+    emails: str = ""
+    region: str = ""
+    plan: str = ""
+    start: str = ""
+    end: str = ""
+
+
 @router.post("/admin/incidents", response_class=HTMLResponse)
-def admin_record_incident(
-    request: Request,
-    title: FormText = "",
-    description: FormText = "",
-    detected_at: FormText = "",
-    emails: FormText = "",
-    region: FormText = "",
-    plan: FormText = "",
-    start: FormText = "",
-    end: FormText = "",
-) -> Response:
+def admin_record_incident(request: Request, form: Annotated[_IncidentForm, Form()]) -> Response:
     """Record an incident and send the notices (each person's delivery is recorded)."""
-    values = {
-        "title": title,
-        "description": description,
-        "detected_at": detected_at,
-        "emails": emails,
-        "region": region,
-        "plan": plan,
-        "start": start,
-        "end": end,
-    }
     try:
         with unit_of_work(request) as ctx:
             user = _staff(ctx, request, roles.ADMIN)
-            detected = _iso(detected_at, "detected_at")
+            detected = _iso(form.detected_at, "detected_at")
             if detected is None:
                 raise ValidationError("Say when the incident was detected.", field="detected_at")
             selection = incidents.Selection(
-                emails=tuple(e for e in emails.replace(",", " ").split() if e),
-                region=region or None,
-                plan=plan or None,
-                start=_iso(start, "start"),
-                end=_iso(end, "end"),
+                emails=tuple(e for e in form.emails.replace(",", " ").split() if e),
+                region=form.region or None,
+                plan=form.plan or None,
+                start=_iso(form.start, "start"),
+                end=_iso(form.end, "end"),
             )
             incident = incidents.record_incident(
                 ctx,
                 user,
-                title=title,
-                description=description,
+                title=form.title,
+                description=form.description,
                 detected_at=detected,
                 selection=selection,
                 source=client_ip(request) or "",
             )
             incident_id = incident.id
     except ServiceError as error:
+        values = form.model_dump()
         return _form_error(request, "staff_incidents.html", {"values": values}, error, roles.ADMIN)
     from clearcutout.workers.tasks import send_breach_notices
 
@@ -540,14 +544,12 @@ def admin_log(
 
 @router.get("/admin/alerts", response_class=HTMLResponse)
 def admin_alerts(request: Request, done: str | None = None) -> Response:
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        alerts = monitoring.list_alerts(ctx)
-    return render(
+    return _listing(
         request,
         "staff_alerts.html",
-        {"alerts": alerts, "rules": monitoring.RULES, "notice": NOTICES.get(done or "")},
-        user=user,
+        lambda ctx, _user: {"alerts": monitoring.list_alerts(ctx), "rules": monitoring.RULES},
+        done=done,
+        minimum=roles.ADMIN,
     )
 
 
