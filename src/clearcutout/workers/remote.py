@@ -26,6 +26,7 @@ from clearcutout.engine.encode import EncodedImage
 from clearcutout.engine.geometry import Box
 from clearcutout.errors import BusyError, ClearCutoutError
 from clearcutout.service.jobs import sync
+from clearcutout.service.jobs.history import ProcessedImage
 from clearcutout.service.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class RemoteCutouts:
         self.task_name = task_name
         self.queue_of = queue_of
 
-    def __call__(self, wanted: sync.SyncRequest) -> sync.SyncCutout:
+    def __call__(self, wanted: sync.SyncRequest) -> ProcessedImage:
         settings = self.runtime.settings
         transfer = uuid.uuid4().hex
         region, background = wanted.region, wanted.background
@@ -103,7 +104,7 @@ class RemoteCutouts:
             raise _rebuilt(error)
         data = _open(self.runtime, region, transfer, "result", answer["image"])
         top, left, width, height = answer["foreground"]
-        return sync.SyncCutout(
+        return ProcessedImage(
             image=EncodedImage(
                 data=data, media_type=answer["media_type"], extension=answer["extension"]
             ),

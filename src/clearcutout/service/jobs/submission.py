@@ -209,6 +209,4 @@ def process_ephemeral(
         day=ctx.now().date(),
     )
     log.info("job.ephemeral region=%s model=%s seconds=%.3f", user.region, model_name, seconds)
-    return ProcessedImage(
-        image=cutout.image, width=cutout.width, height=cutout.height, foreground=cutout.foreground
-    )
+    return cutout

@@ -21,15 +21,13 @@ from typing import Protocol
 
 from clearcutout.config import Settings
 from clearcutout.engine import CutoutOptions
-from clearcutout.engine.encode import EncodedImage
-from clearcutout.engine.geometry import Box
 from clearcutout.errors import BusyError, NoForegroundError
 from clearcutout.service.infra.metrics import observe_processing
+from clearcutout.service.jobs.history import ProcessedImage
 from clearcutout.service.jobs.submission import remover_for
 
 __all__ = [
     "RemoteProcessor",
-    "SyncCutout",
     "SyncRequest",
     "process_locally",
     "process_now",
@@ -50,20 +48,10 @@ class SyncRequest:
     require_foreground: bool = False
 
 
-@dataclass(frozen=True)
-class SyncCutout:
-    """The encoded cutout and what the answer reports about it."""
-
-    image: EncodedImage
-    width: int
-    height: int
-    foreground: Box
-
-
 class RemoteProcessor(Protocol):
     """Processes a synchronous cutout elsewhere (a worker of ``region``)."""
 
-    def __call__(self, request: SyncRequest, /) -> SyncCutout: ...
+    def __call__(self, request: SyncRequest, /) -> ProcessedImage: ...
 
 
 _remote: RemoteProcessor | None = None
@@ -86,14 +74,14 @@ def _gate(limit: int) -> threading.BoundedSemaphore:
         return gate
 
 
-def process_now(settings: Settings, request: SyncRequest) -> SyncCutout:
+def process_now(settings: Settings, request: SyncRequest) -> ProcessedImage:
     """Cut out the image while the caller waits: on a worker, or here in a pool slot."""
     if _remote is not None:
         return _remote(request)
     return process_locally(settings, request)
 
 
-def process_locally(settings: Settings, request: SyncRequest) -> SyncCutout:
+def process_locally(settings: Settings, request: SyncRequest) -> ProcessedImage:
     """Process in this process, in one of the bounded slots (503 when none frees up)."""
     gate = _gate(settings.removebg.max_concurrent)
     if not gate.acquire(timeout=settings.sync_slot_wait_seconds):
@@ -118,7 +106,7 @@ def process_locally(settings: Settings, request: SyncRequest) -> SyncCutout:
             # remove.bg refuses (and charges nothing) rather than return an empty image.
             raise NoForegroundError("No foreground could be found in the image.")
         encoded = cutout.encode()
-        return SyncCutout(
+        return ProcessedImage(
             image=encoded, width=cutout.width, height=cutout.height, foreground=cutout.foreground
         )
     finally:
