@@ -23,31 +23,25 @@ __all__ = ["ClearCutoutError", "Cutout", "CutoutOptions", "Remover", "remove"]
 __version__ = "0.1.0"
 
 
+class RemoveKeywords(OptionChanges, total=False):
+    """:func:`remove`'s keywords but ``as_bytes``, which alone decides what it returns."""
+
+    options: CutoutOptions | None
+    model: str | None
+    model_path: str | Path | None
+    model_family: str | None
+    bg_image: ImageInput | None
+
+
 @overload
 def remove(
-    image: ImageInput,
-    *,
-    options: CutoutOptions | None = ...,
-    model: str | None = ...,
-    model_path: str | Path | None = ...,
-    model_family: str | None = ...,
-    bg_image: ImageInput | None = ...,
-    as_bytes: Literal[False] = ...,
-    **changes: Unpack[OptionChanges],
+    image: ImageInput, *, as_bytes: Literal[False] = ..., **keywords: Unpack[RemoveKeywords]
 ) -> Image.Image: ...
 
 
 @overload
 def remove(
-    image: ImageInput,
-    *,
-    options: CutoutOptions | None = ...,
-    model: str | None = ...,
-    model_path: str | Path | None = ...,
-    model_family: str | None = ...,
-    bg_image: ImageInput | None = ...,
-    as_bytes: Literal[True],
-    **changes: Unpack[OptionChanges],
+    image: ImageInput, *, as_bytes: Literal[True], **keywords: Unpack[RemoveKeywords]
 ) -> bytes: ...
 
 

@@ -42,12 +42,8 @@ def test_the_owner_retries_a_failed_job_from_the_history(tmp_path: Path, page: A
         assert jobs.claim(ctx, job_id, lease_owner="gone")
         assert jobs.fail(
             ctx,
-            job_id,
-            lease_owner="gone",
-            error=StorageError("Object storage failed to read an object: ReadTimeoutError."),
-            region="eu",
-            model="u2netp",
-            seconds=0.0,
+            jobs.HeldRun(job_id, "gone", region="eu", model="u2netp", seconds=0.0),
+            StorageError("Object storage failed to read an object: ReadTimeoutError."),
         )
     engine.dispose()
 

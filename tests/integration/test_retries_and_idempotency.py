@@ -97,12 +97,8 @@ def test_an_owner_retries_a_failed_job_and_it_finishes(
         ctx.db.flush()  # type: ignore[attr-defined]
         assert jobs.fail(
             ctx,  # type: ignore[arg-type]
-            job_id,
-            lease_owner="gone",
-            error=StorageError("Object storage failed to read an object: timeout."),
-            region=row.region,
-            model=row.model,
-            seconds=0.0,
+            jobs.HeldRun(job_id, "gone", region=row.region, model=row.model, seconds=0.0),
+            StorageError("Object storage failed to read an object: timeout."),
         )
 
     run(app.services, fail_it)

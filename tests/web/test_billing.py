@@ -304,12 +304,8 @@ def test_a_job_that_fails_for_good_is_refunded(billing_app: JobsApp) -> None:
         app.services,
         lambda ctx: jobs.fail(
             ctx,
-            created["id"],
-            lease_owner="w1",
-            error=UnsupportedImageError("bad"),
-            region="eu",
-            model="u2netp",
-            seconds=0.1,
+            jobs.HeldRun(created["id"], "w1", region="eu", model="u2netp", seconds=0.1),
+            UnsupportedImageError("bad"),
         ),
     )
     assert failed

@@ -103,6 +103,16 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy API)
 
 
+class AccountData:
+    """The first columns of a table of one account's data: the row's own id, and the
+    account's, whose deletion deletes the row."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id, sort_order=-2)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True, sort_order=-1
+    )
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -156,13 +166,11 @@ class UserKey(Base):
     user: Mapped[User] = relationship(back_populates="key")
 
 
-class AuthSession(Base):
+class AuthSession(AccountData, Base):
     """A signed-in browser. The cookie holds the token; only its SHA-256 is stored."""
 
     __tablename__ = "auth_sessions"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     client_label: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -172,13 +180,11 @@ class AuthSession(Base):
     second_factor_at: Mapped[datetime | None]
 
 
-class ApiKey(Base):
+class ApiKey(AccountData, Base):
     """An API key: ``prefix`` is shown and looked up, the secret part only hashed."""
 
     __tablename__ = "api_keys"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     label: Mapped[str] = mapped_column(String(64), default="")
@@ -188,13 +194,11 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class EmailToken(Base):
+class EmailToken(AccountData, Base):
     """A single-use emailed token: email verification, password reset, email change."""
 
     __tablename__ = "email_tokens"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(32))
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     # Email change: the new address, encrypted under the user's key, and its blind index.
@@ -205,13 +209,11 @@ class EmailToken(Base):
     used_at: Mapped[datetime | None]
 
 
-class PolicyAcceptance(Base):
+class PolicyAcceptance(AccountData, Base):
     """Which privacy-policy version a user accepted, and when (consent history)."""
 
     __tablename__ = "policy_acceptances"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     policy_version: Mapped[str] = mapped_column(String(32))
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -335,14 +337,12 @@ class ConsentEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class PrivacyRequest(Base):
+class PrivacyRequest(AccountData, Base):
     """An objection to a kind of processing, or a privacy question; the text is sealed."""
 
     __tablename__ = "privacy_requests"
     __table_args__ = (Index("ix_privacy_requests_status", "status", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     processing: Mapped[str | None] = mapped_column(String(32))
     message_enc: Mapped[bytes] = mapped_column(LargeBinary)
@@ -441,7 +441,7 @@ class PolicyVersionRow(Base):
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DataExport(Base):
+class DataExport(AccountData, Base):
     """A "Download my data" archive (``service.privacy.export``), built in the background.
 
     The ZIP is a sealed object under the user's prefix in their region (so a region move
@@ -452,8 +452,6 @@ class DataExport(Base):
     __tablename__ = "data_exports"
     __table_args__ = (Index("ix_data_exports_status", "status", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     region: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     object_key: Mapped[str | None] = mapped_column(String(255))

@@ -11,8 +11,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Form, Request
 
 from clearcutout.db.models import User
 from clearcutout.errors import AuthenticationError
@@ -22,6 +23,9 @@ from clearcutout.service.runtime import Runtime
 from clearcutout.web.security import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
+
+#: A text field of a posted HTML form (a route gives its default: ``""`` for left out).
+FormText = Annotated[str, Form()]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from clearcutout.service import jobs
 from clearcutout.service.infra.metrics import PROCESS_REGISTRY
 from clearcutout.service.runtime import Runtime
+from clearcutout.web.middleware import HttpMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -115,17 +116,14 @@ class AppMetrics:
             self._server = None
 
 
-class RequestTimer:
+class RequestTimer(HttpMiddleware):
     """ASGI middleware: observes each HTTP request's latency under its route template."""
 
     def __init__(self, app: ASGIApp, *, metrics: AppMetrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -101,6 +101,16 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
 }
 
 
+def required_body(content: dict[str, Any]) -> dict[str, Any]:
+    """An operation's ``requestBody``: required, one schema per media type."""
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def object_schema(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """One media type's schema of a request body: an object with these fields."""
+    return {"schema": {"type": "object", "required": required, "properties": properties}}
+
+
 def is_api_path(path: str) -> bool:
     """Whether ``path`` belongs in the API document (HTML pages and forms do not)."""
     return path.startswith(API_PREFIXES)

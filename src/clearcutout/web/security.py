@@ -22,6 +22,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearcutout.crypto import Keyring
+from clearcutout.web.middleware import HttpMiddleware
 
 CSRF_COOKIE = "csrf-token"
 CSRF_FIELD = "csrf_token"
@@ -136,7 +137,7 @@ def _request_cookies(scope: Scope) -> dict[str, str]:
     return cookies
 
 
-class SecurityMiddleware:
+class SecurityMiddleware(HttpMiddleware):
     """Adds the security headers and issues the CSRF cookie when a page needs one."""
 
     def __init__(
@@ -146,14 +147,11 @@ class SecurityMiddleware:
         keyring: Keyring,
         content_security_policy: str = CONTENT_SECURITY_POLICY,
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.keyring = keyring
         self.content_security_policy = content_security_policy
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         tls = scope.get("scheme") == "https"
         path: str = scope.get("path", "")
         cookies = _request_cookies(scope)

@@ -26,6 +26,7 @@ from clearcutout.engine.encode import EncodedImage
 from clearcutout.engine.geometry import Box
 from clearcutout.errors import BusyError, ClearCutoutError
 from clearcutout.service.jobs import sync
+from clearcutout.service.jobs.history import ProcessedImage
 from clearcutout.service.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -59,25 +60,17 @@ class RemoteCutouts:
         self.task_name = task_name
         self.queue_of = queue_of
 
-    def __call__(
-        self,
-        *,
-        region: str,
-        model: str,
-        image: bytes,
-        options: CutoutOptions,
-        background: bytes | None,
-        require_foreground: bool,
-    ) -> sync.SyncCutout:
+    def __call__(self, wanted: sync.SyncRequest) -> ProcessedImage:
         settings = self.runtime.settings
         transfer = uuid.uuid4().hex
+        region, background = wanted.region, wanted.background
         request = {
             "transfer": transfer,
             "region": region,
-            "model": model,
-            "options": options.to_dict(),
-            "require_foreground": require_foreground,
-            "image": _seal(self.runtime, region, transfer, "image", image),
+            "model": wanted.model,
+            "options": wanted.options.to_dict(),
+            "require_foreground": wanted.require_foreground,
+            "image": _seal(self.runtime, region, transfer, "image", wanted.image),
             "background": (
                 _seal(self.runtime, region, transfer, "background", background)
                 if background is not None
@@ -111,7 +104,7 @@ class RemoteCutouts:
             raise _rebuilt(error)
         data = _open(self.runtime, region, transfer, "result", answer["image"])
         top, left, width, height = answer["foreground"]
-        return sync.SyncCutout(
+        return ProcessedImage(
             image=EncodedImage(
                 data=data, media_type=answer["media_type"], extension=answer["extension"]
             ),
@@ -146,14 +139,15 @@ def serve_cutout(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
             if request.get("background")
             else None
         )
-        cutout = sync.process_locally(
-            runtime.settings,
+        wanted = sync.SyncRequest(
+            region=region,
             model=str(request["model"]),
             image=image,
             options=CutoutOptions.from_dict(request["options"]),
             background=background,
             require_foreground=bool(request.get("require_foreground")),
         )
+        cutout = sync.process_locally(runtime.settings, wanted)
     except ClearCutoutError as exc:
         return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message}}
     except Exception as exc:

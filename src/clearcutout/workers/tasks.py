@@ -106,15 +106,8 @@ def _after_error(
     seconds = time.perf_counter() - started
     with runtime.unit_of_work() as ctx:
         region, model = _where(ctx, job_id, claimed)
-        requeued = jobs.retry_or_fail(
-            ctx,
-            job_id,
-            lease_owner=lease_owner,
-            error=error,
-            region=region,
-            model=model,
-            seconds=seconds,
-        )
+        held = jobs.HeldRun(job_id, lease_owner, region=region, model=model, seconds=seconds)
+        requeued = jobs.retry_or_fail(ctx, held, error)
     return "requeued" if requeued else "failed"
 
 

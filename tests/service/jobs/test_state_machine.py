@@ -202,7 +202,7 @@ def test_a_transient_failure_waits_its_back_off_and_keeps_the_larger_allowance(
         requeued = run(
             services,
             lambda ctx: jobs.retry_or_fail(
-                ctx, job_id, lease_owner="w", error=outage, region="eu", model="u2netp", seconds=0
+                ctx, jobs.HeldRun(job_id, "w", region="eu", model="u2netp", seconds=0), outage
             ),
             clock,
         )
@@ -232,12 +232,8 @@ def test_a_transient_failure_waits_its_back_off_and_keeps_the_larger_allowance(
         services,
         lambda ctx: jobs.retry_or_fail(
             ctx,
-            job_id,
-            lease_owner="w",
-            error=UnsupportedImageError("Not an image."),
-            region="eu",
-            model="u2netp",
-            seconds=0,
+            jobs.HeldRun(job_id, "w", region="eu", model="u2netp", seconds=0),
+            UnsupportedImageError("Not an image."),
         ),
         clock,
     )

@@ -42,9 +42,9 @@ def test_process_locally_refuses_when_every_slot_is_busy(
     with pytest.raises(BusyError) as refused:
         sync.process_locally(
             one_slot_app.settings,
-            model="u2netp",
-            image=small_photo(64, 48),
-            options=CutoutOptions(),
+            sync.SyncRequest(
+                region="eu", model="u2netp", image=small_photo(64, 48), options=CutoutOptions()
+            ),
         )
     assert refused.value.retry_after_s >= 1
     assert refused.value.http_status == 503

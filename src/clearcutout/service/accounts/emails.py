@@ -18,8 +18,7 @@ from sqlalchemy import select, update
 from clearcutout.db.models import EmailToken, User
 from clearcutout.errors import InvalidTokenError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.infra.mail import render_email
-from clearcutout.service.infra.userkeys import seal, user_key
+from clearcutout.service.infra.userkeys import email_to_user, seal, user_key
 
 __all__ = [
     "PURPOSE_CHANGE_EMAIL",
@@ -115,16 +114,15 @@ def email_lifetime(ctx: ServiceContext) -> timedelta:
     return timedelta(hours=ctx.settings.email_token_hours)
 
 
-def queue_verification(ctx: ServiceContext, user: User, *, email: str, name: str) -> None:
-    """Email a link that confirms ``email`` (sent after the commit)."""
+def queue_verification(ctx: ServiceContext, user: User) -> None:
+    """Email a link that confirms the account's address (sent after the commit)."""
     token = issue_token(ctx, user, purpose=PURPOSE_VERIFY, lifetime=email_lifetime(ctx))
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="verify_email",
-            lang=user.lang,
-            to=email,
             subject="Confirm your email address",
-            greeting_name=name,
             paragraphs=[
                 "Welcome to ClearCutout. Please confirm your email address to finish "
                 "creating your account.",
@@ -138,14 +136,13 @@ def queue_verification(ctx: ServiceContext, user: User, *, email: str, name: str
     )
 
 
-def queue_password_changed(ctx: ServiceContext, user: User, *, email: str, name: str) -> None:
+def queue_password_changed(ctx: ServiceContext, user: User) -> None:
     ctx.outbox.add(
-        render_email(
+        email_to_user(
+            ctx,
+            user,
             kind="password_changed",
-            lang=user.lang,
-            to=email,
             subject="Your ClearCutout password was changed",
-            greeting_name=name,
             paragraphs=[
                 "The password of your ClearCutout account was just changed and other "
                 "sessions were signed out.",

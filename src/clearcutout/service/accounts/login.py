@@ -82,7 +82,7 @@ def authenticate(ctx: ServiceContext, *, email: str, password: str, client_ip: s
         log.info("auth.login_failed user_id=%s reason=credentials", user.id)
         raise AuthenticationError(WRONG_CREDENTIALS, code="invalid_credentials")
     if user.email_verified_at is None:
-        queue_verification(ctx, user, email=read_email(ctx, user), name=read_name(ctx, user))
+        queue_verification(ctx, user)
         log.info("auth.login_refused user_id=%s reason=unverified", user.id)
         raise EmailNotVerifiedError(
             "Please confirm your email address first. We have sent you a new link."
@@ -177,6 +177,6 @@ def reset_password(ctx: ServiceContext, *, token: str, new_password: str) -> Use
     if user.email_verified_at is None:
         user.email_verified_at = ctx.now()
     sessions.revoke_all_sessions(ctx, user)
-    queue_password_changed(ctx, user, email=email, name=name)
+    queue_password_changed(ctx, user)
     log.info("auth.password_reset user_id=%s", user.id)
     return user

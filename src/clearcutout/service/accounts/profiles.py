@@ -165,7 +165,7 @@ def change_password(
     user.password_changed_at = ctx.now()
     end_account_links(ctx, user)
     sessions.revoke_all_sessions(ctx, user, except_id=keep_session_id)
-    queue_password_changed(ctx, user, email=email, name=name)
+    queue_password_changed(ctx, user)
     log.info("account.password_changed user_id=%s", user.id)
 
 

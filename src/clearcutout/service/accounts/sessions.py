@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from clearcutout.db.models import AuthSession, User
 from clearcutout.errors import NotFoundError
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.records import record_from
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +87,7 @@ def list_sessions(ctx: ServiceContext, user: User, *, current_id: str | None) ->
         .where(AuthSession.user_id == user.id)
         .order_by(AuthSession.last_seen_at.desc())
     )
-    return [
-        SessionInfo(
-            id=row.id,
-            client_label=row.client_label,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            current=row.id == current_id,
-        )
-        for row in rows
-    ]
+    return [record_from(SessionInfo, row, current=row.id == current_id) for row in rows]
 
 
 def revoke_session(ctx: ServiceContext, user: User, session_id: str) -> None:
@@ -117,36 +109,31 @@ def revoke_all_sessions(ctx: ServiceContext, user: User, *, except_id: str | Non
     return count
 
 
+# What a User-Agent says, first match wins: the token it contains, and the name shown.
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iOS"),
+    ("Windows", "Windows"),
+    ("Mac OS", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def _first_named(agent: str, names: tuple[tuple[str, str], ...], default: str) -> str:
+    return next((name for token, name in names if token in agent), default)
+
+
 def describe_client(user_agent: str | None) -> str:
     """A coarse, non-identifying label for the sessions list (browser · system)."""
     agent = user_agent or ""
-    browser = next(
-        (
-            name
-            for token, name in (
-                ("Edg/", "Edge"),
-                ("Firefox/", "Firefox"),
-                ("Chrome/", "Chrome"),
-                ("Safari/", "Safari"),
-                ("curl/", "curl"),
-            )
-            if token in agent
-        ),
-        "Browser",
-    )
-    system = next(
-        (
-            name
-            for token, name in (
-                ("Android", "Android"),
-                ("iPhone", "iOS"),
-                ("iPad", "iOS"),
-                ("Windows", "Windows"),
-                ("Mac OS", "macOS"),
-                ("Linux", "Linux"),
-            )
-            if token in agent
-        ),
-        "",
-    )
+    browser = _first_named(agent, _BROWSERS, "Browser")
+    system = _first_named(agent, _SYSTEMS, "")
     return f"{browser} · {system}" if system else browser

@@ -152,7 +152,7 @@ def sign_up(ctx: ServiceContext, form: SignUp, *, client_ip: str | None) -> None
         at=now,
     )
     ctx.db.flush()
-    queue_verification(ctx, user, email=email, name=name)
+    queue_verification(ctx, user)
     log.info("account.created user_id=%s region=%s", user_id, region)
 
 

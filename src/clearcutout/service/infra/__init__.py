@@ -1,2 +1,2 @@
 """Infrastructure the domains share: mail, URL fetching, translations, throttling,
-per-user keys and sealed object storage. Knows no domain."""
+per-user keys, sealed object storage and records built from rows. Knows no domain."""

@@ -51,6 +51,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 from clearcutout.config import Settings
 from clearcutout.errors import FileTooLargeError, UrlFetchBusyError, UrlFetchError
+from clearcutout.service.infra.records import record_from
 
 __all__ = [
     "FetchLimits",
@@ -132,16 +133,12 @@ def limits_from(settings: Settings) -> FetchLimits:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
             names.append(entry)
-    return FetchLimits(
+    return record_from(
+        FetchLimits,
+        fetch,
         allowed_names=tuple(names),
         allowed_networks=tuple(networks),
         max_bytes=int(settings.max_upload_mb * 1024 * 1024),
-        connect_timeout_s=fetch.connect_timeout_s,
-        read_timeout_s=fetch.read_timeout_s,
-        total_timeout_s=fetch.total_timeout_s,
-        max_redirects=fetch.max_redirects,
-        allow_loopback=fetch.allow_loopback,
-        max_concurrent=fetch.max_concurrent,
     )
 
 

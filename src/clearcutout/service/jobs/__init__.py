@@ -42,6 +42,7 @@ from clearcutout.service.jobs.history import (
 )
 from clearcutout.service.jobs.processing import (
     ClaimedJob,
+    HeldRun,
     JobOutput,
     complete,
     fail,
@@ -85,6 +86,7 @@ __all__ = [
     "TRANSITIONS",
     "Archive",
     "ClaimedJob",
+    "HeldRun",
     "JobInfo",
     "JobOutput",
     "JobPage",

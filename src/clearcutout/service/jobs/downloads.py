@@ -15,13 +15,14 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Unpack
 
 from sqlalchemy import select
 
 from clearcutout.db.models import Job, User
 from clearcutout.errors import JobExpiredError, JobNotReadyError, NotFoundError, ValidationError
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.jobs.history import ProcessedImage, get_job, result
+from clearcutout.service.jobs.history import ProcessedImage, ResultLook, get_job, result
 from clearcutout.service.jobs.statemachine import JobStatus
 
 __all__ = ["MAX_ARCHIVE_JOBS", "Archive", "NamedImage", "archive", "download_name", "named_result"]
@@ -52,18 +53,10 @@ class NamedImage:
 
 
 def named_result(
-    ctx: ServiceContext,
-    user: User,
-    job_id: str,
-    *,
-    image_format: str | None = None,
-    bg_color: str | None = None,
-    background: bytes | None = None,
+    ctx: ServiceContext, user: User, job_id: str, **look: Unpack[ResultLook]
 ) -> NamedImage:
     """:func:`~clearcutout.service.jobs.history.result`, named after the photo."""
-    processed = result(
-        ctx, user, job_id, image_format=image_format, bg_color=bg_color, background=background
-    )
+    processed = result(ctx, user, job_id, **look)
     name = get_job(ctx, user, job_id).original_name
     return NamedImage(processed, download_name(name, processed.image.extension))
 

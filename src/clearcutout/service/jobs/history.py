@@ -12,7 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,6 +33,7 @@ from clearcutout.errors import (
 )
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
+from clearcutout.service.infra.records import record_from
 from clearcutout.service.infra.userkeys import unseal, user_key
 from clearcutout.service.jobs.statemachine import JobStatus
 
@@ -42,6 +43,7 @@ __all__ = [
     "JobInfo",
     "JobPage",
     "ProcessedImage",
+    "ResultLook",
     "StoredOriginal",
     "get_job",
     "job_info",
@@ -123,24 +125,15 @@ def job_info(ctx: ServiceContext, job: Job, owner_key: bytes | None = None) -> J
             width=job.foreground_width,
             height=job.foreground_height or 0,
         )
-    return JobInfo(
-        id=job.id,
-        status=job.status,
-        region=job.region,
-        model=job.model,
+    return record_from(
+        JobInfo,
+        job,
         options=dict(job.options),
         timings=dict(job.timings) if job.timings is not None else None,
-        error_code=job.error_code,
-        error_message=job.error_message,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        expires_at=job.expires_at,
         original_name=name,
         foreground=foreground,
         width=job.result_width,
         height=job.result_height,
-        attempts=job.attempts,
     )
 
 
@@ -225,6 +218,14 @@ def stored_result(ctx: ServiceContext, user: User, job_id: str) -> tuple[Job, by
             params={"status": job.status},
         )
     return job, _read(ctx, job, job.result_key)
+
+
+class ResultLook(TypedDict, total=False):
+    """How :func:`result` re-encodes a finished cutout for one answer."""
+
+    image_format: str | None
+    bg_color: str | None
+    background: bytes | None
 
 
 def result(

@@ -22,6 +22,7 @@ import io
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ClaimedJob",
+    "HeldRun",
     "JobOutput",
     "complete",
     "fail",
@@ -244,57 +246,62 @@ def refund_failed(ctx: ServiceContext, job_id: str) -> None:
         credits.refund(ctx, owner, reference=job_id)
 
 
-def fail(
-    ctx: ServiceContext,
-    job_id: str,
-    *,
-    lease_owner: str,
-    error: ClearCutoutError,
-    region: str,
-    model: str,
-    seconds: float,
-) -> bool:
+@dataclass(frozen=True)
+class HeldRun:
+    """A run of a job its worker holds the lease on, and what the usage statistics count
+    of it: where it ran and for how long."""
+
+    job_id: str
+    lease_owner: str
+    region: str
+    model: str
+    seconds: float
+
+
+def _given_up(error: ClearCutoutError) -> dict[str, Any]:
+    """What a worker writes as an error makes it let go of a job: no lease, the error."""
+    return {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "error_code": error.code[:64],
+        "error_message": error.message[:1000],
+    }
+
+
+def fail(ctx: ServiceContext, run: HeldRun, error: ClearCutoutError) -> bool:
     """Mark a held job failed for good (bad input, or out of attempts), counted once."""
     now = ctx.now()
+    job_id = run.job_id
     failed = transition(
         ctx,
         job_id,
         JobStatus.RUNNING,
         JobStatus.FAILED,
-        lease_owner=lease_owner,
-        values={
-            "finished_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "error_code": error.code[:64],
-            "error_message": error.message[:1000],
-        },
+        lease_owner=run.lease_owner,
+        values={"finished_at": now, **_given_up(error)},
     )
     if failed:
         refund_failed(ctx, job_id)
         record_usage(
-            ctx.db, region=region, model=model, outcome="failed", seconds=seconds, day=now.date()
+            ctx.db,
+            region=run.region,
+            model=run.model,
+            outcome="failed",
+            seconds=run.seconds,
+            day=now.date(),
         )
         log.warning("job.failed job_id=%s reason=%s", job_id, error.code)
     return failed
 
 
-def retry_or_fail(
-    ctx: ServiceContext,
-    job_id: str,
-    *,
-    lease_owner: str,
-    error: ClearCutoutError,
-    region: str,
-    model: str,
-    seconds: float,
-) -> bool:
+def retry_or_fail(ctx: ServiceContext, run: HeldRun, error: ClearCutoutError) -> bool:
     """After an error: queue the job again after a back-off, or fail it for good — bad
     input (another try would fail the same way) or out of attempts (``job_transient_
     attempts`` for a transient fault, ``job_max_attempts`` for anything else).
 
     True if the job went back to the queue.
     """
+    job_id = run.job_id
     if not isinstance(error, _PERMANENT):
         settings = ctx.settings
         limit = settings.job_transient_attempts if error.transient else settings.job_max_attempts
@@ -305,15 +312,9 @@ def retry_or_fail(
             job_id,
             JobStatus.RUNNING,
             JobStatus.QUEUED,
-            lease_owner=lease_owner,
+            lease_owner=run.lease_owner,
             conditions=[Job.attempts < limit],
-            values={
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "not_before": due,
-                "error_code": error.code[:64],
-                "error_message": error.message[:1000],
-            },
+            values={"not_before": due, **_given_up(error)},
         )
         if requeued:
             log.warning(
@@ -324,15 +325,7 @@ def retry_or_fail(
                 due.isoformat(),
             )
             return True
-    fail(
-        ctx,
-        job_id,
-        lease_owner=lease_owner,
-        error=error,
-        region=region,
-        model=model,
-        seconds=seconds,
-    )
+    fail(ctx, run, error)
     return False
 
 

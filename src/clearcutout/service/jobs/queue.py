@@ -80,18 +80,10 @@ def beat(ctx: ServiceContext, worker_id: str, *, region: str, model_loaded: bool
     now = ctx.now()
     row = ctx.db.get(WorkerHeartbeat, worker_id)
     if row is None:
-        ctx.db.add(
-            WorkerHeartbeat(
-                id=worker_id,
-                region=region,
-                model_loaded=model_loaded,
-                started_at=now,
-                seen_at=now,
-            )
-        )
-    else:
-        row.seen_at = now
-        row.model_loaded = model_loaded
+        row = WorkerHeartbeat(id=worker_id, region=region, started_at=now)
+        ctx.db.add(row)
+    row.seen_at = now
+    row.model_loaded = model_loaded
     # Rows of workers gone long ago are noise: keep the table to the living and the recent.
     stale = now - timedelta(seconds=ctx.settings.worker_heartbeat_seconds * 100)
     ctx.db.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.seen_at < stale))

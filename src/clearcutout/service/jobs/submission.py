@@ -194,10 +194,10 @@ def process_ephemeral(
     check_image(ctx.settings, data, max_megapixels=plans.max_megapixels(ctx.settings, user.plan))
     started = time.perf_counter()
     # Imported here: ``sync`` builds on this module's ``remover_for``.
-    from clearcutout.service.jobs.sync import process_now
+    from clearcutout.service.jobs.sync import SyncRequest, process_now
 
     cutout = process_now(
-        ctx.settings, region=user.region, model=model_name, image=data, options=options
+        ctx.settings, SyncRequest(region=user.region, model=model_name, image=data, options=options)
     )
     seconds = time.perf_counter() - started
     record_usage(
@@ -209,6 +209,4 @@ def process_ephemeral(
         day=ctx.now().date(),
     )
     log.info("job.ephemeral region=%s model=%s seconds=%.3f", user.region, model_name, seconds)
-    return ProcessedImage(
-        image=cutout.image, width=cutout.width, height=cutout.height, foreground=cutout.foreground
-    )
+    return cutout

@@ -21,38 +21,37 @@ from typing import Protocol
 
 from clearcutout.config import Settings
 from clearcutout.engine import CutoutOptions
-from clearcutout.engine.encode import EncodedImage
-from clearcutout.engine.geometry import Box
 from clearcutout.errors import BusyError, NoForegroundError
 from clearcutout.service.infra.metrics import observe_processing
+from clearcutout.service.jobs.history import ProcessedImage
 from clearcutout.service.jobs.submission import remover_for
 
-__all__ = ["RemoteProcessor", "SyncCutout", "process_locally", "process_now", "use_remote"]
+__all__ = [
+    "RemoteProcessor",
+    "SyncRequest",
+    "process_locally",
+    "process_now",
+    "use_remote",
+]
 
 
 @dataclass(frozen=True)
-class SyncCutout:
-    """The encoded cutout and what the answer reports about it."""
+class SyncRequest:
+    """One cutout a caller waits for: the photo, its options, and the model of the region
+    that makes it; ``require_foreground`` refuses an image with no subject (remove.bg)."""
 
-    image: EncodedImage
-    width: int
-    height: int
-    foreground: Box
+    region: str
+    model: str
+    image: bytes
+    options: CutoutOptions
+    background: bytes | None = None
+    require_foreground: bool = False
 
 
 class RemoteProcessor(Protocol):
     """Processes a synchronous cutout elsewhere (a worker of ``region``)."""
 
-    def __call__(
-        self,
-        *,
-        region: str,
-        model: str,
-        image: bytes,
-        options: CutoutOptions,
-        background: bytes | None,
-        require_foreground: bool,
-    ) -> SyncCutout: ...
+    def __call__(self, request: SyncRequest, /) -> ProcessedImage: ...
 
 
 _remote: RemoteProcessor | None = None
@@ -75,45 +74,14 @@ def _gate(limit: int) -> threading.BoundedSemaphore:
         return gate
 
 
-def process_now(
-    settings: Settings,
-    *,
-    region: str,
-    model: str,
-    image: bytes,
-    options: CutoutOptions,
-    background: bytes | None = None,
-    require_foreground: bool = False,
-) -> SyncCutout:
-    """Cut out ``image`` while the caller waits: on a worker, or here in a pool slot."""
+def process_now(settings: Settings, request: SyncRequest) -> ProcessedImage:
+    """Cut out the image while the caller waits: on a worker, or here in a pool slot."""
     if _remote is not None:
-        return _remote(
-            region=region,
-            model=model,
-            image=image,
-            options=options,
-            background=background,
-            require_foreground=require_foreground,
-        )
-    return process_locally(
-        settings,
-        model=model,
-        image=image,
-        options=options,
-        background=background,
-        require_foreground=require_foreground,
-    )
+        return _remote(request)
+    return process_locally(settings, request)
 
 
-def process_locally(
-    settings: Settings,
-    *,
-    model: str,
-    image: bytes,
-    options: CutoutOptions,
-    background: bytes | None = None,
-    require_foreground: bool = False,
-) -> SyncCutout:
+def process_locally(settings: Settings, request: SyncRequest) -> ProcessedImage:
     """Process in this process, in one of the bounded slots (503 when none frees up)."""
     gate = _gate(settings.removebg.max_concurrent)
     if not gate.acquire(timeout=settings.sync_slot_wait_seconds):
@@ -125,17 +93,20 @@ def process_locally(
         started = time.perf_counter()
         # remove.bg's rule: a photo with nothing in it (plain white, grey, black) is refused
         # before the model runs, which would answer with a faint, false matte.
-        cutout = remover_for(settings, model).process(
-            image, options, background=background, require_subject=require_foreground
+        cutout = remover_for(settings, request.model).process(
+            request.image,
+            request.options,
+            background=request.background,
+            require_subject=request.require_foreground,
         )
         observe_processing(
-            model, cutout.width, cutout.height, time.perf_counter() - started, path="sync"
+            request.model, cutout.width, cutout.height, time.perf_counter() - started, path="sync"
         )
-        if require_foreground and cutout.foreground.is_empty:
+        if request.require_foreground and cutout.foreground.is_empty:
             # remove.bg refuses (and charges nothing) rather than return an empty image.
             raise NoForegroundError("No foreground could be found in the image.")
         encoded = cutout.encode()
-        return SyncCutout(
+        return ProcessedImage(
             image=encoded, width=cutout.width, height=cutout.height, foreground=cutout.foreground
         )
     finally:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from clearcutout.db.models import UsageDaily
+from clearcutout.service.infra.records import record_from
 
 __all__ = ["BUCKETS", "UsageRow", "bucket_column", "record_usage", "usage_rows"]
 
@@ -100,14 +101,8 @@ def usage_rows(session: Session) -> list[UsageRow]:
     )
     columns = [column for _bound, column in BUCKETS] + [_OVERFLOW]
     return [
-        UsageRow(
-            day=row.day,
-            region=row.region,
-            model=row.model,
-            outcome=row.outcome,
-            count=row.count,
-            seconds_total=row.seconds_total,
-            histogram={column: int(getattr(row, column)) for column in columns},
+        record_from(
+            UsageRow, row, histogram={column: int(getattr(row, column)) for column in columns}
         )
         for row in rows
     ]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from clearcutout.db.models import ConsentEvent, PolicyAcceptance, User
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.records import record_from
 
 KIND_EMAIL = "email_preference"
 KIND_POLICY = "policy"
@@ -65,14 +66,7 @@ def history(ctx: ServiceContext, user: User) -> list[ConsentRecord]:
     """The whole history, oldest first: policy acceptances (sign-up included) and
     email-preference changes."""
     events = [
-        ConsentRecord(
-            kind=row.kind,
-            subject=row.subject,
-            value=row.value,
-            source=row.source,
-            actor=row.actor,
-            at=row.created_at,
-        )
+        record_from(ConsentRecord, row, at=row.created_at)
         for row in ctx.db.scalars(select(ConsentEvent).where(ConsentEvent.user_id == user.id))
     ]
     # Acceptances recorded before the event table existed have no event of their own.

@@ -49,6 +49,7 @@ from clearcutout.service.billing import account as billing
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra import objects
 from clearcutout.service.infra.mail import render_email
+from clearcutout.service.infra.records import record_from
 from clearcutout.service.privacy import consent, emailprefs, residency
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.service.staff import accesslog
@@ -115,14 +116,7 @@ class ExportInfo:
 
 
 def _info(row: DataExport) -> ExportInfo:
-    return ExportInfo(
-        id=row.id,
-        status=row.status,
-        created_at=row.created_at,
-        ready_at=row.ready_at,
-        expires_at=row.expires_at,
-        size_bytes=row.size_bytes,
-    )
+    return record_from(ExportInfo, row)
 
 
 def export_object_key(user_id: str, export_id: str) -> str:

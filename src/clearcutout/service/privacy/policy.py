@@ -9,6 +9,7 @@ next login; acceptances are kept in ``PolicyAcceptance`` and the consent history
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -148,15 +149,7 @@ def _ensure_shipped(ctx: ServiceContext) -> None:
 
 def _from_row(row: PolicyVersionRow) -> PolicyVersion:
     parsed = parse_policy(row.text, version=row.id, effective=row.effective_date)
-    return PolicyVersion(
-        version=parsed.version,
-        effective=parsed.effective,
-        title=parsed.title,
-        intro=parsed.intro,
-        blocks=parsed.blocks,
-        summary=row.summary,
-        significant=row.significant,
-    )
+    return dataclasses.replace(parsed, summary=row.summary, significant=row.significant)
 
 
 def _effective_rows(ctx: ServiceContext) -> list[PolicyVersionRow]:

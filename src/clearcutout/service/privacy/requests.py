@@ -17,6 +17,7 @@ from sqlalchemy import select
 from clearcutout.db.models import PrivacyRequest, User, new_id
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.records import record_from
 from clearcutout.service.infra.userkeys import (
     email_to_user,
     read_email,
@@ -66,16 +67,7 @@ def _field(request_id: str) -> str:
 
 
 def _info(ctx: ServiceContext, row: PrivacyRequest, message: str | None = None) -> RequestInfo:
-    return RequestInfo(
-        id=row.id,
-        user_id=row.user_id,
-        kind=row.kind,
-        processing=row.processing,
-        status=row.status,
-        created_at=row.created_at,
-        age=ctx.now() - row.created_at,
-        message=message,
-    )
+    return record_from(RequestInfo, row, age=ctx.now() - row.created_at, message=message)
 
 
 def submit(

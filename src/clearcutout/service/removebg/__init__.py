@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 from clearcutout.config import Settings
 from clearcutout.db.models import User, new_id
@@ -54,6 +54,7 @@ __all__ = [
     "AccountBalance",
     "Admission",
     "ApiKeyError",
+    "ImageSources",
     "InsufficientCreditsError",
     "NoForegroundError",
     "RateLimit",
@@ -110,14 +111,16 @@ class RemoveBgRequest:
         return credits.credits_for_size(self.options.size)
 
 
-def parse_request(
-    fields: Mapping[str, object],
-    *,
-    image_data: bytes | None = None,
-    image_url: str | None = None,
-    background_data: bytes | None = None,
-    background_url: str | None = None,
-) -> RemoveBgRequest:
+class ImageSources(TypedDict, total=False):
+    """Where the photo and its background come from, as the web layer found them."""
+
+    image_data: bytes | None
+    image_url: str | None
+    background_data: bytes | None
+    background_url: str | None
+
+
+def parse_request(fields: Mapping[str, object], **sources: Unpack[ImageSources]) -> RemoveBgRequest:
     """remove.bg's parameters (form or JSON fields) and the image sources the web layer
     found in the body, as one request.
 
@@ -132,14 +135,7 @@ def parse_request(
     options = options_from_fields(fields, dialect="removebg", shadow_keys=shadow_keys)
     if options.quality is None:
         options = options.replace(quality=implied_quality(fields.get("type_level"), options))
-    return RemoveBgRequest(
-        options=options,
-        requested_type=requested_type,
-        image_data=image_data,
-        image_url=image_url,
-        background_data=background_data,
-        background_url=background_url,
-    )
+    return RemoveBgRequest(options=options, requested_type=requested_type, **sources)
 
 
 #: remove.bg's ``type_level`` (how finely it classifies the subject) as our preset: ``none``
@@ -328,8 +324,7 @@ def run(
         background = fetch_url(
             request.background_url, purpose="background", limits=limits, resolver=resolver
         )
-    cutout = sync.process_now(
-        settings,
+    wanted = sync.SyncRequest(
         region=region or settings.default_region,
         model=model,
         image=image,
@@ -337,6 +332,7 @@ def run(
         background=background,
         require_foreground=True,
     )
+    cutout = sync.process_now(settings, wanted)
     return RemoveBgResult(
         data=cutout.image.data,
         media_type=cutout.image.media_type,

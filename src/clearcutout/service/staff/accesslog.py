@@ -24,6 +24,7 @@ from clearcutout.crypto import chain_hash
 from clearcutout.db.models import AccessLogEntry, User, new_id
 from clearcutout.errors import ValidationError
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.records import record_from
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +156,9 @@ def entries_about(ctx: ServiceContext, subject_user_id: str) -> list[AccessRecor
         .order_by(AccessLogEntry.seq)
     )
     return [
-        AccessRecord(
-            subject_user_id=subject_user_id,
-            action=row.action,
-            reason=row.reason,
+        record_from(
+            AccessRecord,
+            row,
             at=row.created_at,
             role=row.actor_role,
             staff_number=row.actor_staff_number,

@@ -24,6 +24,7 @@ from clearcutout.db.models import Job, User
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.accounts import find_user_by_email, get_user_by_email
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.records import record_from
 from clearcutout.service.infra.userkeys import read_email, read_name
 from clearcutout.service.jobs import history
 from clearcutout.service.privacy.erasure import DeletionReason, delete_account
@@ -172,19 +173,7 @@ def view_jobs(
         select(Job).where(Job.user_id == user.id).order_by(Job.created_at.desc()).limit(JOBS_SHOWN)
     )
     return [
-        JobFacts(
-            id=job.id,
-            status=job.status,
-            region=job.region,
-            model=job.model,
-            created_at=job.created_at,
-            finished_at=job.finished_at,
-            expires_at=job.expires_at,
-            width=job.result_width,
-            height=job.result_height,
-            error_code=job.error_code,
-        )
-        for job in jobs
+        record_from(JobFacts, job, width=job.result_width, height=job.result_height) for job in jobs
     ]
 
 

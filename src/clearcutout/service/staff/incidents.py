@@ -23,6 +23,7 @@ from clearcutout.db.models import Incident, IncidentRecipient, Job, User
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.accounts import find_user_by_email
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra.records import record_from
 from clearcutout.service.infra.userkeys import email_to_user
 from clearcutout.service.staff import accesslog, roles
 
@@ -235,12 +236,9 @@ def _info(ctx: ServiceContext, incident: Incident) -> IncidentInfo:
     now = ctx.now()
     # Overdue: the deadline passed with notices still pending, or the last one went late.
     late = last is not None and _aware(last) > incident.deadline_at
-    return IncidentInfo(
-        id=incident.id,
-        title=incident.title,
-        description=incident.description,
-        detected_at=incident.detected_at,
-        deadline_at=incident.deadline_at,
+    return record_from(
+        IncidentInfo,
+        incident,
         affected=affected,
         delivered=delivered,
         selection=dict(incident.selection),

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from clearcutout.db.models import AccessLogEntry, AuditAlert, User
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.infra.mail import render_email
+from clearcutout.service.infra.records import record_from
 from clearcutout.service.infra.userkeys import read_email
 
 log = logging.getLogger(__name__)
@@ -148,15 +149,7 @@ def check_audit_chain(ctx: ServiceContext) -> bool:
 def list_alerts(ctx: ServiceContext, *, limit: int = 100) -> list[AlertInfo]:
     rows = ctx.db.scalars(select(AuditAlert).order_by(AuditAlert.created_at.desc()).limit(limit))
     return [
-        AlertInfo(
-            id=row.id,
-            rule=row.rule,
-            actor_user_id=row.actor_user_id,
-            detail=row.detail,
-            created_at=row.created_at,
-            acknowledged=row.acknowledged_at is not None,
-        )
-        for row in rows
+        record_from(AlertInfo, row, acknowledged=row.acknowledged_at is not None) for row in rows
     ]
 
 

@@ -15,7 +15,7 @@ from clearcutout.service.billing import account as billing
 from clearcutout.service.billing import plans
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import residency
-from clearcutout.web.boundary import Principal, runtime, session_principal, unit_of_work
+from clearcutout.web.boundary import FormText, Principal, runtime, session_principal, unit_of_work
 from clearcutout.web.navigation import to_login
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import SESSION_COOKIE
@@ -96,7 +96,7 @@ def _act(
 
 
 @router.post("/name")
-def change_name(request: Request, name: Annotated[str, Form()] = "") -> Response:
+def change_name(request: Request, name: FormText = "") -> Response:
     """Change the display name."""
 
     def action(ctx: ServiceContext, principal: Principal) -> None:
@@ -107,9 +107,7 @@ def change_name(request: Request, name: Annotated[str, Form()] = "") -> Response
 
 @router.post("/password")
 def change_password(
-    request: Request,
-    current_password: Annotated[str, Form()] = "",
-    new_password: Annotated[str, Form()] = "",
+    request: Request, current_password: FormText = "", new_password: FormText = ""
 ) -> Response:
     """Change the password; other sessions end."""
 
@@ -126,11 +124,7 @@ def change_password(
 
 
 @router.post("/email")
-def change_email(
-    request: Request,
-    new_email: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-) -> Response:
+def change_email(request: Request, new_email: FormText = "", password: FormText = "") -> Response:
     """Ask to change the email address (confirmed from the new mailbox)."""
 
     def action(ctx: ServiceContext, principal: Principal) -> None:
@@ -140,7 +134,7 @@ def change_email(
 
 
 @router.post("/region")
-def change_region(request: Request, region: Annotated[str, Form()] = "") -> Response:
+def change_region(request: Request, region: FormText = "") -> Response:
     """Move the account and its stored images to another region (refused while jobs run)."""
     moves: list[residency.RegionMove | None] = []
 
@@ -155,9 +149,7 @@ def change_region(request: Request, region: Annotated[str, Form()] = "") -> Resp
 
 @router.post("/preferences")
 def change_preferences(
-    request: Request,
-    theme: Annotated[str, Form()] = "system",
-    lang: Annotated[str, Form()] = "en",
+    request: Request, theme: FormText = "system", lang: FormText = "en"
 ) -> Response:
     """Save theme and language in the profile and mirror them in their cookies."""
     response = _act(
@@ -195,9 +187,7 @@ def revoke_session(request: Request, session_id: str) -> Response:
 
 @router.post("/api-keys")
 def create_api_key(
-    request: Request,
-    label: Annotated[str, Form()] = "",
-    scopes: Annotated[list[str] | None, Form()] = None,
+    request: Request, label: FormText = "", scopes: Annotated[list[str] | None, Form()] = None
 ) -> Response:
     """Create an API key and show it once."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -10,9 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from clearcutout.errors import ServiceError
 from clearcutout.service import accounts
 from clearcutout.service.accounts import sessions
+from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import policy, residency
 from clearcutout.service.privacy.policy import current_version
-from clearcutout.web.boundary import client_ip, runtime, unit_of_work
+from clearcutout.web.boundary import FormText, client_ip, runtime, unit_of_work
 from clearcutout.web.navigation import after_login, safe_next, with_next
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import (
@@ -65,6 +67,22 @@ def _signup_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _follow_link(
+    request: Request,
+    check: Callable[[ServiceContext], object],
+    template: str,
+    context: dict[str, Any],
+) -> Response:
+    """A link from one of our emails: ``template`` when ``check`` accepts its token, else
+    the one page that says the link is no longer valid."""
+    try:
+        with unit_of_work(request) as ctx:
+            check(ctx)
+    except ServiceError as error:
+        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
+    return render(request, template, context)
+
+
 @router.get("/signup", response_class=HTMLResponse)
 def signup_form(request: Request) -> Response:
     """The sign-up form."""
@@ -74,10 +92,10 @@ def signup_form(request: Request) -> Response:
 @router.post("/signup", response_class=HTMLResponse)
 def signup_submit(
     request: Request,
-    email: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-    region: Annotated[str, Form()] = "",
+    email: FormText = "",
+    name: FormText = "",
+    password: FormText = "",
+    region: FormText = "",
     accept_policy: Annotated[str | None, Form()] = None,
     age: Annotated[str | None, Form()] = None,
     ref: Annotated[str | None, Form()] = None,
@@ -107,12 +125,9 @@ def signup_submit(
 @router.get("/verify-email", response_class=HTMLResponse)
 def verify(request: Request, token: str = "") -> Response:
     """Confirm an email address from the emailed link."""
-    try:
-        with unit_of_work(request) as ctx:
-            accounts.verify_email(ctx, token)
-    except ServiceError as error:
-        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
-    return render(request, "message.html", {"kind": "verified"})
+    return _follow_link(
+        request, lambda ctx: accounts.verify_email(ctx, token), "message.html", {"kind": "verified"}
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -126,8 +141,8 @@ def login_form(
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
     request: Request,
-    email: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
+    email: FormText = "",
+    password: FormText = "",
     next_path: Annotated[str | None, Form(alias="next")] = None,
 ) -> Response:
     """Sign in: a new session (the old one, if any, is ended), fresh CSRF token; then the
@@ -184,7 +199,7 @@ def reset_request_form(request: Request) -> Response:
 
 
 @router.post("/password-reset", response_class=HTMLResponse)
-def reset_request_submit(request: Request, email: Annotated[str, Form()] = "") -> Response:
+def reset_request_submit(request: Request, email: FormText = "") -> Response:
     """Send a reset link if the address has an account; the answer is the same if not."""
     try:
         with unit_of_work(request) as ctx:
@@ -197,20 +212,16 @@ def reset_request_submit(request: Request, email: Annotated[str, Form()] = "") -
 @router.get("/password-reset/confirm", response_class=HTMLResponse)
 def reset_form(request: Request, token: str = "") -> Response:
     """Choose a new password from the emailed link."""
-    try:
-        with unit_of_work(request) as ctx:
-            accounts.check_reset_token(ctx, token)
-    except ServiceError as error:
-        return _form_error(request, "message.html", error, {"kind": "verify_failed"})
-    return render(request, "reset_form.html", {"token": token})
+    return _follow_link(
+        request,
+        lambda ctx: accounts.check_reset_token(ctx, token),
+        "reset_form.html",
+        {"token": token},
+    )
 
 
 @router.post("/password-reset/confirm", response_class=HTMLResponse)
-def reset_submit(
-    request: Request,
-    token: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-) -> Response:
+def reset_submit(request: Request, token: FormText = "", password: FormText = "") -> Response:
     """Set the new password; every session of the account ends."""
     try:
         with unit_of_work(request) as ctx:

@@ -4,14 +4,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clearcutout.errors import ServiceError
 from clearcutout.service.privacy import erasure, export
-from clearcutout.web.boundary import api_principal, session_principal, unit_of_work
+from clearcutout.web.boundary import FormText, api_principal, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render
 from clearcutout.web.routes.privacy import _privacy_context as privacy_context
 from clearcutout.web.security import SESSION_COOKIE
@@ -62,7 +60,7 @@ def download_export(request: Request, export_id: str) -> Response:
 
 
 @router.post("/account/privacy/delete", response_class=HTMLResponse)
-def delete_account(request: Request, password: Annotated[str, Form()] = "") -> Response:
+def delete_account(request: Request, password: FormText = "") -> Response:
     """Delete the account and everything stored with it (the password is asked again)."""
     try:
         with unit_of_work(request) as ctx:

@@ -41,6 +41,7 @@ from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import api_principal, runtime, unit_of_work
 from clearcutout.web.errors import rate_headers
+from clearcutout.web.openapi import object_schema, required_body
 from clearcutout.workers import Executor
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -241,36 +242,27 @@ _CONTROL_PROPERTIES: dict[str, Any] = {
         "description": "false: process now, answer with the image and keep nothing.",
     },
 }
-_CREATE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image_file"],
-                    "properties": {
-                        "image_file": {"type": "string", "format": "binary"},
-                        **_CONTROL_PROPERTIES,
-                        **_OPTION_PROPERTIES,
-                    },
-                }
+_CREATE_BODY: dict[str, Any] = required_body(
+    {
+        "multipart/form-data": object_schema(
+            ["image_file"],
+            {
+                "image_file": {"type": "string", "format": "binary"},
+                **_CONTROL_PROPERTIES,
+                **_OPTION_PROPERTIES,
             },
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image_file_b64"],
-                    "properties": {
-                        "image_file_b64": {"type": "string", "format": "byte"},
-                        "filename": {"type": "string"},
-                        **_CONTROL_PROPERTIES,
-                        **_OPTION_PROPERTIES,
-                    },
-                }
+        ),
+        "application/json": object_schema(
+            ["image_file_b64"],
+            {
+                "image_file_b64": {"type": "string", "format": "byte"},
+                "filename": {"type": "string"},
+                **_CONTROL_PROPERTIES,
+                **_OPTION_PROPERTIES,
             },
-        },
+        ),
     }
-}
+)
 
 
 @router.post(
@@ -489,23 +481,17 @@ def get_result(
 @router.post(
     "/{job_id}/result",
     response_class=Response,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["bg_image_file"],
-                        "properties": {
-                            "bg_image_file": {"type": "string", "format": "binary"},
-                            "format": {"type": "string", "enum": ["png", "webp", "jpg"]},
-                        },
-                    }
-                }
-            },
+    openapi_extra=required_body(
+        {
+            "multipart/form-data": object_schema(
+                ["bg_image_file"],
+                {
+                    "bg_image_file": {"type": "string", "format": "binary"},
+                    "format": {"type": "string", "enum": ["png", "webp", "jpg"]},
+                },
+            )
         }
-    },
+    ),
     responses={200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}}},
 )
 async def compose_result(request: Request, job_id: str) -> Response:

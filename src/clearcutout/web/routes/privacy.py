@@ -15,7 +15,7 @@ from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import consent, emailprefs, export, policy, residency
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.service.staff import accesslog
-from clearcutout.web.boundary import Principal, session_principal, unit_of_work
+from clearcutout.web.boundary import FormText, Principal, session_principal, unit_of_work
 from clearcutout.web.navigation import after_login, safe_next, to_login
 from clearcutout.web.rendering import choose_language, error_text, render
 
@@ -130,9 +130,9 @@ def save_email_preferences(
 @router.post("/account/privacy/requests")
 def submit_request(
     request: Request,
-    kind: Annotated[str, Form()] = "",
+    kind: FormText = "",
     processing: Annotated[str | None, Form()] = None,
-    message: Annotated[str, Form()] = "",
+    message: FormText = "",
 ) -> Response:
     """Object to a kind of processing, or ask a privacy question."""
 
@@ -186,7 +186,7 @@ def accept_form(
 @router.post("/privacy/accept")
 def accept_submit(
     request: Request,
-    version: Annotated[str, Form()] = "",
+    version: FormText = "",
     next_path: Annotated[str | None, Form(alias="next")] = None,
 ) -> Response:
     """Record the acceptance (consent history), then go on to the page the login was for,
@@ -210,9 +210,7 @@ def unsubscribe_confirm(request: Request, token: str = "") -> Response:
 
 @router.post("/unsubscribe", response_class=HTMLResponse)
 def unsubscribe_one_click(
-    request: Request,
-    token: str = "",
-    form_token: Annotated[str | None, Form(alias="token")] = None,
+    request: Request, token: str = "", form_token: Annotated[str | None, Form(alias="token")] = None
 ) -> Response:
     """RFC 8058 one-click unsubscribe (also the confirmation page's button); no login."""
     return _unsubscribe_page(

@@ -39,6 +39,7 @@ from clearcutout.web import uploads
 from clearcutout.web.boundary import client_ip, runtime, unit_of_work
 from clearcutout.web.errors import error_body, rate_headers
 from clearcutout.web.negotiation import prefers_json
+from clearcutout.web.openapi import required_body
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg compatible"])
 
@@ -300,17 +301,16 @@ _JSON_RESULT: Final = {
 _BODY_DOC: dict[str, Any] = {
     "description": "Remove the background of one image, as remove.bg's API does (nothing "
     "is stored). " + _ONE_SOURCE,
-    "requestBody": {
-        "required": True,
-        "content": {
+    **required_body(
+        {
             media_type: {"schema": _body_schema(media_type)}
             for media_type in (
                 "multipart/form-data",
                 "application/json",
                 "application/x-www-form-urlencoded",
             )
-        },
-    },
+        }
+    ),
 }
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {

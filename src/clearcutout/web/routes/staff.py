@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from functools import partial
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 
 from clearcutout.db.models import AuthSession, User
 from clearcutout.errors import (
@@ -28,7 +30,7 @@ from clearcutout.service import staff
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.service.staff import accesslog, admin, incidents, monitoring, roles, totp
-from clearcutout.web.boundary import client_ip, runtime, session_principal, unit_of_work
+from clearcutout.web.boundary import FormText, client_ip, runtime, session_principal, unit_of_work
 from clearcutout.web.charts import bar_chart
 from clearcutout.web.rendering import choose_language, error_text, render
 
@@ -62,6 +64,22 @@ def _staff(ctx: ServiceContext, request: Request, minimum: str = roles.SUPPORT) 
     return user
 
 
+def _listing(
+    request: Request,
+    template: str,
+    page: Callable[[ServiceContext, User], dict[str, Any]],
+    *,
+    done: str | None,
+    minimum: str = roles.SUPPORT,
+) -> Response:
+    """A staff list page, read in one unit of work, with the notice of the action that
+    led back to it (``done``)."""
+    with unit_of_work(request) as ctx:
+        user = _staff(ctx, request, minimum)
+        context = page(ctx, user)
+    return render(request, template, {**context, "notice": NOTICES.get(done or "")}, user=user)
+
+
 def _form_error(
     request: Request,
     template: str,
@@ -89,22 +107,37 @@ def _form_error(
 
 
 _Looked = TypeVar("_Looked")
+_Looked_co = TypeVar("_Looked_co", covariant=True)
 
 
-def _reasoned_look(
+class _Look(Protocol[_Looked_co]):
+    """One of ``service.staff``'s logged looks, its subject and reason already given."""
+
+    def __call__(self, ctx: ServiceContext, staff: User, *, source: str) -> _Looked_co: ...
+
+
+def _reasoned_page(
     request: Request,
-    look: Callable[[ServiceContext, User, str], _Looked],
     template: str,
-    error_context: dict[str, Any],
-) -> tuple[User, _Looked] | Response:
-    """Run one logged look at a customer's data (``look`` gets the staff member and the
-    client address); a refused look shows ``template`` again with its message."""
+    look: _Look[_Looked],
+    *,
+    shown: Callable[[_Looked], dict[str, Any]],
+    refused: dict[str, Any],
+    no_store: bool = False,
+) -> Response:
+    """Run one logged look at a customer's data (from the client's address) and show
+    ``template`` with what ``shown`` makes of it (``no_store``: never cached); a refused
+    look shows the page again with ``refused`` and its message."""
     try:
         with unit_of_work(request) as ctx:
             user = _staff(ctx, request)
-            return user, look(ctx, user, client_ip(request) or "")
+            looked = look(ctx, user, source=client_ip(request) or "")
     except ServiceError as error:
-        return _form_error(request, template, error_context, error)
+        return _form_error(request, template, refused, error)
+    response = render(request, template, shown(looked), user=user)
+    if no_store:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _extra(ctx: ServiceContext, template: str) -> dict[str, Any]:
@@ -129,7 +162,7 @@ def enrol_page(request: Request) -> Response:
 
 
 @router.post("/2fa/enrol", response_class=HTMLResponse)
-def enrol(request: Request, code: Annotated[str, Form()] = "") -> Response:
+def enrol(request: Request, code: FormText = "") -> Response:
     """Confirm the first code; show the recovery codes once."""
     try:
         with unit_of_work(request) as ctx:
@@ -166,7 +199,7 @@ def second_factor_page(request: Request) -> Response:
 
 
 @router.post("/2fa", response_class=HTMLResponse)
-def second_factor(request: Request, code: Annotated[str, Form()] = "") -> Response:
+def second_factor(request: Request, code: FormText = "") -> Response:
     """A TOTP code or a recovery code opens the staff pages for this session."""
     try:
         with unit_of_work(request) as ctx:
@@ -192,21 +225,17 @@ def second_factor(request: Request, code: Annotated[str, Form()] = "") -> Respon
 @router.get("/requests", response_class=HTMLResponse)
 def requests_page(request: Request, done: str | None = None) -> Response:
     """Open privacy requests, oldest first, with their age and deadline."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request)
-        pending = privacy_requests.list_for_staff(ctx, user)
-    return render(
+    return _listing(
         request,
         "staff_requests.html",
-        {
-            "requests": pending,
+        lambda ctx, user: {
+            "requests": privacy_requests.list_for_staff(ctx, user),
             "request_kinds": privacy_requests.KINDS,
             "processing_choices": privacy_requests.PROCESSING,
-            "notice": NOTICES.get(done or ""),
             "deadline_days": admin.REQUEST_DEADLINE_DAYS,
             "is_admin": roles.has_role(user, roles.ADMIN),
         },
-        user=user,
+        done=done,
     )
 
 
@@ -249,71 +278,52 @@ def accounts_page(request: Request) -> Response:
 
 
 @router.post("/accounts/lookup", response_class=HTMLResponse)
-def lookup_account(
-    request: Request,
-    email: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
+def lookup_account(request: Request, email: FormText = "", reason: FormText = "") -> Response:
     """Show one account's facts; the access is logged with its reason."""
     values = {"email": email, "reason": reason}
-    looked = _reasoned_look(
+    return _reasoned_page(
         request,
-        lambda ctx, user, source: staff.look_up_account(
-            ctx, user, email=email, reason=reason, source=source
-        ),
         "staff_accounts.html",
-        {"values": values},
+        partial(staff.look_up_account, email=email, reason=reason),
+        shown=lambda facts: {"values": values, "facts": facts},
+        refused={"values": values},
     )
-    if isinstance(looked, Response):
-        return looked
-    user, facts = looked
-    return render(request, "staff_accounts.html", {"values": values, "facts": facts}, user=user)
 
 
 @router.post("/accounts/{user_id}/jobs", response_class=HTMLResponse)
-def account_jobs(request: Request, user_id: str, reason: Annotated[str, Form()] = "") -> Response:
+def account_jobs(request: Request, user_id: str, reason: FormText = "") -> Response:
     """One person's job metadata (no file names, no images); logged with its reason."""
-    looked = _reasoned_look(
+    return _reasoned_page(
         request,
-        lambda ctx, user, source: staff.view_jobs(
-            ctx, user, user_id=user_id, reason=reason, source=source
-        ),
         "staff_jobs.html",
-        {"jobs": None, "subject_id": user_id},
+        partial(staff.view_jobs, user_id=user_id, reason=reason),
+        shown=lambda jobs: {"jobs": jobs, "subject_id": user_id},
+        refused={"jobs": None, "subject_id": user_id},
     )
-    if isinstance(looked, Response):
-        return looked
-    user, jobs = looked
-    return render(request, "staff_jobs.html", {"jobs": jobs, "subject_id": user_id}, user=user)
 
 
 @router.post("/jobs/{job_id}/image", response_class=HTMLResponse)
-def job_image(request: Request, job_id: str, reason: Annotated[str, Form()] = "") -> Response:
+def job_image(request: Request, job_id: str, reason: FormText = "") -> Response:
     """One uploaded image, decrypted for this one view (inline, never cached)."""
-    looked = _reasoned_look(
+    return _reasoned_page(
         request,
-        lambda ctx, user, source: staff.view_image(
-            ctx, user, job_id=job_id, reason=reason, source=source
-        ),
         "staff_image.html",
-        {"image_url": None},
+        partial(staff.view_image, job_id=job_id, reason=reason),
+        shown=lambda viewed: {"image_url": _data_url(viewed), "job_id": viewed.job_id},
+        refused={"image_url": None},
+        no_store=True,
     )
-    if isinstance(looked, Response):
-        return looked
-    user, viewed = looked
-    url = f"data:{viewed.media_type};base64,{base64.b64encode(viewed.data).decode()}"
-    response = render(
-        request, "staff_image.html", {"image_url": url, "job_id": viewed.job_id}, user=user
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+
+
+def _data_url(viewed: staff.ViewedImage) -> str:
+    return f"data:{viewed.media_type};base64,{base64.b64encode(viewed.data).decode()}"
 
 
 @router.post("/accounts/{user_id}/flag-child")
 def flag_child(
     request: Request,
     user_id: str,
-    reason: Annotated[str, Form()] = "",
+    reason: FormText = "",
     confirm: Annotated[str | None, Form()] = None,
 ) -> Response:
     """The account belongs to a child under the minimum age: delete it."""
@@ -339,23 +349,17 @@ def admin_home(request: Request) -> Response:
 @router.get("/admin/users", response_class=HTMLResponse)
 def admin_users(request: Request, done: str | None = None) -> Response:
     """Staff accounts with role, number, second factor and lock state."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        members = admin.staff_members(ctx)
-    return render(
+    return _listing(
         request,
         "staff_users.html",
-        {"members": members, "values": {}, "notice": NOTICES.get(done or "")},
-        user=user,
+        lambda ctx, _user: {"members": admin.staff_members(ctx), "values": {}},
+        done=done,
+        minimum=roles.ADMIN,
     )
 
 
 @router.post("/admin/users/find", response_class=HTMLResponse)
-def admin_find_user(
-    request: Request,
-    email: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
+def admin_find_user(request: Request, email: FormText = "", reason: FormText = "") -> Response:
     """Find an account by email through the blind index (a look: logged, with reason)."""
     values = {"email": email, "reason": reason}
     try:
@@ -385,10 +389,7 @@ def admin_find_user(
 
 @router.post("/admin/users/{user_id}/role")
 def admin_set_role(
-    request: Request,
-    user_id: str,
-    role: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
+    request: Request, user_id: str, role: FormText = "", reason: FormText = ""
 ) -> Response:
     """Grant ``support``/``admin`` or take the role away (``user``); logged."""
     with unit_of_work(request) as ctx:
@@ -410,10 +411,7 @@ def admin_set_role(
 
 @router.post("/admin/users/{user_id}/lock")
 def admin_lock(
-    request: Request,
-    user_id: str,
-    reason: Annotated[str, Form()] = "",
-    locked: Annotated[str, Form()] = "yes",
+    request: Request, user_id: str, reason: FormText = "", locked: FormText = "yes"
 ) -> Response:
     with unit_of_work(request) as ctx:
         user = _staff(ctx, request, roles.ADMIN)
@@ -432,14 +430,12 @@ def admin_lock(
 @router.get("/admin/incidents", response_class=HTMLResponse)
 def admin_incidents(request: Request, done: str | None = None) -> Response:
     """Incidents with their deadline, delivery and time left (or overdue)."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        context = _extra(ctx, "staff_incidents.html")
-    return render(
+    return _listing(
         request,
         "staff_incidents.html",
-        {**context, "values": {}, "notice": NOTICES.get(done or "")},
-        user=user,
+        lambda ctx, _user: {**_extra(ctx, "staff_incidents.html"), "values": {}},
+        done=done,
+        minimum=roles.ADMIN,
     )
 
 
@@ -453,53 +449,48 @@ def _iso(value: str, field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class _IncidentForm(BaseModel):
+    """The incident form as typed: the incident, and whom its notices go to."""
+
+    title: str = ""
+    description: str = ""
+    detected_at: str = ""
+    # Who is affected: listed addresses, or everyone of a region / plan / sign-up period.
+    emails: str = ""
+    region: str = ""
+    plan: str = ""
+    start: str = ""
+    end: str = ""
+
+
 @router.post("/admin/incidents", response_class=HTMLResponse)
-def admin_record_incident(
-    request: Request,
-    title: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    detected_at: Annotated[str, Form()] = "",
-    emails: Annotated[str, Form()] = "",
-    region: Annotated[str, Form()] = "",
-    plan: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-    end: Annotated[str, Form()] = "",
-) -> Response:
+def admin_record_incident(request: Request, form: Annotated[_IncidentForm, Form()]) -> Response:
     """Record an incident and send the notices (each person's delivery is recorded)."""
-    values = {
-        "title": title,
-        "description": description,
-        "detected_at": detected_at,
-        "emails": emails,
-        "region": region,
-        "plan": plan,
-        "start": start,
-        "end": end,
-    }
     try:
         with unit_of_work(request) as ctx:
             user = _staff(ctx, request, roles.ADMIN)
-            detected = _iso(detected_at, "detected_at")
+            detected = _iso(form.detected_at, "detected_at")
             if detected is None:
                 raise ValidationError("Say when the incident was detected.", field="detected_at")
             selection = incidents.Selection(
-                emails=tuple(e for e in emails.replace(",", " ").split() if e),
-                region=region or None,
-                plan=plan or None,
-                start=_iso(start, "start"),
-                end=_iso(end, "end"),
+                emails=tuple(e for e in form.emails.replace(",", " ").split() if e),
+                region=form.region or None,
+                plan=form.plan or None,
+                start=_iso(form.start, "start"),
+                end=_iso(form.end, "end"),
             )
             incident = incidents.record_incident(
                 ctx,
                 user,
-                title=title,
-                description=description,
+                title=form.title,
+                description=form.description,
                 detected_at=detected,
                 selection=selection,
                 source=client_ip(request) or "",
             )
             incident_id = incident.id
     except ServiceError as error:
+        values = form.model_dump()
         return _form_error(request, "staff_incidents.html", {"values": values}, error, roles.ADMIN)
     from clearcutout.workers.tasks import send_breach_notices
 
@@ -553,14 +544,12 @@ def admin_log(
 
 @router.get("/admin/alerts", response_class=HTMLResponse)
 def admin_alerts(request: Request, done: str | None = None) -> Response:
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        alerts = monitoring.list_alerts(ctx)
-    return render(
+    return _listing(
         request,
         "staff_alerts.html",
-        {"alerts": alerts, "rules": monitoring.RULES, "notice": NOTICES.get(done or "")},
-        user=user,
+        lambda ctx, _user: {"alerts": monitoring.list_alerts(ctx), "rules": monitoring.RULES},
+        done=done,
+        minimum=roles.ADMIN,
     )
 
 
