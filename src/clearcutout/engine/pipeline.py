@@ -134,10 +134,6 @@ class Remover:
         return int(self.settings.max_megapixels * 1_000_000)
 
     @property
-    def max_aspect_ratio(self) -> float:
-        return self.settings.max_aspect_ratio
-
-    @property
     def runner(self) -> ModelRunner:
         """The runner of :attr:`spec` (the override model, or the default preset's first)."""
         return self._runner_for(self.spec.name)
@@ -185,11 +181,11 @@ class Remover:
     def decode(self, image: ImageInput) -> DecodedImage:
         if isinstance(image, Image.Image):
             return decode_pil(
-                image, max_pixels=self.max_pixels, max_aspect_ratio=self.max_aspect_ratio
+                image, max_pixels=self.max_pixels, max_aspect_ratio=self.settings.max_aspect_ratio
             )
         if isinstance(image, np.ndarray):
             return _decode_array(
-                image, max_pixels=self.max_pixels, max_aspect_ratio=self.max_aspect_ratio
+                image, max_pixels=self.max_pixels, max_aspect_ratio=self.settings.max_aspect_ratio
             )
         limit = int(self.settings.max_upload_mb * 1024 * 1024)
         size = Path(image).stat().st_size if isinstance(image, str | Path) else len(image)
@@ -200,7 +196,7 @@ class Remover:
             )
         data = Path(image).read_bytes() if isinstance(image, str | Path) else bytes(image)
         return decode_image(
-            data, max_pixels=self.max_pixels, max_aspect_ratio=self.max_aspect_ratio
+            data, max_pixels=self.max_pixels, max_aspect_ratio=self.settings.max_aspect_ratio
         )
 
     def predict_alpha(

