@@ -108,8 +108,9 @@ layer's ``invalid_input`` (a request FastAPI cannot parse), ``not_found`` and
 and code is listed here.
 
 The classes live in submodules, one group each: ``base`` (the two roots and the
-rate-limit window), ``inputs`` (the 400s), ``refusals`` (what the service layer explains)
-and ``faults`` (models, dependencies, the operator's set-up). Import them from here.
+rate-limit window), ``inputs`` (what the caller sent wrong), ``refusals`` (what the
+service layer explains) and ``faults`` (models, dependencies, the operator's set-up).
+Import them from here.
 """
 
 from __future__ import annotations
