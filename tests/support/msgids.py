@@ -91,7 +91,8 @@ def all_msgids() -> set[str]:
         for path in (PACKAGE / folder).rglob("*.py"):
             ids |= python_msgids(path)
     # The error tree's titles: error pages show them translated.
-    ids |= python_msgids(PACKAGE / "errors.py")
+    for path in (PACKAGE / "errors").glob("*.py"):
+        ids |= python_msgids(path)
     # Values chosen from data rather than literals in code.
     ids |= {"Light", "Dark", "System", "European Union", "United States", "Error"}
     return {msgid for msgid in ids if msgid.strip() and any(c.isalpha() for c in msgid)}

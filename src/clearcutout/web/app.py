@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     """Build the app; refuses (``DatabaseNotMigratedError``) on an un-migrated database."""
     from clearcutout.web.routes import (
         account,
+        admin,
         api,
         auth,
         billing,
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         privacy,
         data_rights,
         staff,
+        admin,
         billing,
     ):
         app.include_router(module.router)

@@ -3,7 +3,7 @@
 The engine and the storage explain a failure in one English line with specifics (byte
 counts, pixel sizes), which the API returns as is and a job keeps. A page shows that
 line in English; in any other language it shows the translated sentence for the error's
-stable code (``errors.py``), so no English sentence appears in a German page
+stable code (``clearcutout.errors``), so no English sentence appears in a German page
 ("Fehlgeschlagen: The image is truncated …").
 """
 

@@ -59,7 +59,7 @@ _ERRORS: Final[dict[int, str]] = {
     503: "A model or the storage is unavailable; try again later.",
 }
 
-#: The statuses each operation can answer with (``errors.py`` gives each error its
+#: The statuses each operation can answer with (``clearcutout.errors`` gives each error its
 #: status; the remove.bg API answers in remove.bg's, ``web/routes/removebg.py``).
 _AUTHENTICATED: Final = (401, 403)
 OPERATION_ERRORS: Final[dict[tuple[str, str], tuple[int, ...]]] = {

@@ -20,13 +20,8 @@ import pytest
 
 from clearcutout.config import Settings, UrlFetchSettings
 from clearcutout.errors import FileTooLargeError, UrlFetchBusyError
-from clearcutout.service.infra.fetch import (
-    FetchLimits,
-    UrlFetchError,
-    address_is_public,
-    fetch_url,
-    limits_from,
-)
+from clearcutout.service.infra.fetch import UrlFetchError, fetch_url
+from clearcutout.service.infra.fetch_rules import FetchLimits, address_is_public, limits_from
 from tests.conftest import fast_settings
 from tests.support.image_server import ImageServer, serving
 

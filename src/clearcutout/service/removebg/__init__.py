@@ -46,7 +46,8 @@ from clearcutout.errors import (
 from clearcutout.service.accounts import apikeys
 from clearcutout.service.billing import credits, ratelimit
 from clearcutout.service.context import ServiceContext
-from clearcutout.service.infra.fetch import Resolver, fetch_url, limits_from
+from clearcutout.service.infra.fetch import Resolver, fetch_url
+from clearcutout.service.infra.fetch_rules import limits_from
 from clearcutout.service.jobs import check_model, sync, with_quality
 from clearcutout.service.jobs.usage import record_usage
 

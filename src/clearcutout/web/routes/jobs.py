@@ -10,13 +10,10 @@ spooled to a temporary file: no plaintext image byte reaches the disk); options 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Final
-from urllib.parse import quote
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -25,12 +22,10 @@ from clearcutout.engine import CutoutOptions
 from clearcutout.engine.options import (
     OPTION_NAMES,
     options_from_fields,
-    options_schema,
     parse_bool,
     parse_text,
 )
 from clearcutout.errors import (
-    ClearCutoutError,
     IdempotencyKeyError,
     RateLimit,
     UnknownParameterError,
@@ -41,69 +36,27 @@ from clearcutout.service.jobs import idempotency
 from clearcutout.web import uploads
 from clearcutout.web.boundary import api_principal, runtime, unit_of_work
 from clearcutout.web.errors import rate_headers
+from clearcutout.web.job_answers import (
+    CREATE_BODY,
+    JOBS_PATH,
+    JobCreatedOut,
+    JobListOut,
+    JobOut,
+    content_disposition,
+    image_response,
+    job_out,
+    job_urls,
+)
 from clearcutout.web.openapi import object_schema, required_body
 from clearcutout.workers import Executor
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix=JOBS_PATH, tags=["jobs"])
 
 #: Fields besides the options: the image, the model and ``store``, the name of a base64
 #: image, and the browser form's CSRF field (checked from the header, ignored here).
 _SOURCE_FIELDS: Final = frozenset({"image_file", "image_file_b64"})
 _CONTROL_FIELDS: Final = frozenset({"model", "store", "filename"})
 _IGNORED_FIELDS: Final = frozenset({"csrf_token"})
-
-
-class ErrorOut(BaseModel):
-    code: str
-    title: str
-    detail: str
-
-
-class BoxOut(BaseModel):
-    top: int
-    left: int
-    width: int
-    height: int
-
-
-class JobCreatedOut(BaseModel):
-    id: str
-    status: str
-    status_url: str
-    result_url: str
-    original_url: str
-    created_at: datetime
-    expires_at: datetime
-    region: str
-    model: str
-
-
-class JobOut(BaseModel):
-    id: str
-    status: str
-    # Why a queued job is not moving, when we know (scale-out: no worker of its region).
-    status_detail: str | None = None
-    error: ErrorOut | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    expires_at: datetime
-    seconds_until_expiry: int
-    region: str
-    model: str
-    options: dict[str, Any]
-    timings: dict[str, float] | None
-    result_url: str
-    original_url: str
-    original_name: str | None
-    foreground: BoxOut | None
-
-
-class JobListOut(BaseModel):
-    data: list[JobOut]
-    page: int
-    per_page: int
-    total: int
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -148,84 +101,6 @@ async def _parse_job(request: Request) -> _JobRequest:
     )
 
 
-# -- rendering ------------------------------------------------------------------------------
-
-
-def _urls(job_id: str) -> dict[str, str]:
-    base = f"{router.prefix}/{job_id}"
-    return {"status_url": base, "result_url": f"{base}/result", "original_url": f"{base}/original"}
-
-
-def _error_title(code: str) -> str:
-    pending: list[type[ClearCutoutError]] = [ClearCutoutError]
-    while pending:
-        cls = pending.pop()
-        if cls.code == code:
-            return cls.title
-        pending.extend(cls.__subclasses__())
-    return "Processing failed"
-
-
-def _job_out(info: jobs.JobInfo, now: datetime) -> JobOut:
-    urls = _urls(info.id)
-    error = None
-    if info.status == jobs.JobStatus.FAILED and info.error_code:
-        error = ErrorOut(
-            code=info.error_code,
-            title=_error_title(info.error_code),
-            detail=info.error_message or "",
-        )
-    box = info.foreground
-    return JobOut(
-        id=info.id,
-        status=info.status,
-        error=error,
-        created_at=info.created_at,
-        started_at=info.started_at,
-        finished_at=info.finished_at,
-        expires_at=info.expires_at,
-        seconds_until_expiry=info.seconds_until_expiry(now),
-        region=info.region,
-        model=info.model,
-        options=info.options,
-        timings=info.timings,
-        result_url=urls["result_url"],
-        original_url=urls["original_url"],
-        original_name=info.original_name,
-        foreground=(
-            BoxOut(top=box.top, left=box.left, width=box.width, height=box.height)
-            if box is not None
-            else None
-        ),
-    )
-
-
-def content_disposition(kind: str, filename: str) -> str:
-    """``Content-Disposition`` with the name as is (RFC 6266 ``filename*``, UTF-8) and an
-    ASCII stand-in for old clients; header values must be Latin-1."""
-    fallback = filename.encode("ascii", "replace").decode("ascii").replace('"', "'")
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def _image_response(processed: jobs.ProcessedImage, *, filename: str) -> Response:
-    """``filename`` is the whole name (extension included)."""
-    box = processed.foreground
-    encoded = processed.image
-    return Response(
-        content=encoded.data,
-        media_type=encoded.media_type,
-        headers={
-            "X-Width": str(processed.width),
-            "X-Height": str(processed.height),
-            "X-Foreground-Top": str(box.top),
-            "X-Foreground-Left": str(box.left),
-            "X-Foreground-Width": str(box.width),
-            "X-Foreground-Height": str(box.height),
-            "Content-Disposition": content_disposition("inline", filename),
-        },
-    )
-
-
 def _executor(request: Request) -> Executor:
     executor: Executor = request.app.state.executor
     return executor
@@ -233,43 +108,12 @@ def _executor(request: Request) -> Executor:
 
 # -- routes ---------------------------------------------------------------------------------
 
-_OPTION_PROPERTIES: Final = options_schema()
-_CONTROL_PROPERTIES: dict[str, Any] = {
-    "model": {"type": "string", "description": "Model name (default: the server's)."},
-    "store": {
-        "type": "boolean",
-        "default": True,
-        "description": "false: process now, answer with the image and keep nothing.",
-    },
-}
-_CREATE_BODY: dict[str, Any] = required_body(
-    {
-        "multipart/form-data": object_schema(
-            ["image_file"],
-            {
-                "image_file": {"type": "string", "format": "binary"},
-                **_CONTROL_PROPERTIES,
-                **_OPTION_PROPERTIES,
-            },
-        ),
-        "application/json": object_schema(
-            ["image_file_b64"],
-            {
-                "image_file_b64": {"type": "string", "format": "byte"},
-                "filename": {"type": "string"},
-                **_CONTROL_PROPERTIES,
-                **_OPTION_PROPERTIES,
-            },
-        ),
-    }
-)
-
 
 @router.post(
     "",
     status_code=202,
     response_model=JobCreatedOut,
-    openapi_extra=_CREATE_BODY,
+    openapi_extra=CREATE_BODY,
     responses={
         200: {
             "description": "store=false: the cutout itself; nothing is kept.",
@@ -285,7 +129,7 @@ async def create_job(request: Request) -> Response:
     job = await _parse_job(request)
     if not job.store:
         processed = await run_in_threadpool(_process_now, request, user, job)
-        response = _image_response(
+        response = image_response(
             processed, filename=jobs.download_name(job.filename, processed.image.extension)
         )
         response.headers.update(headers)
@@ -295,7 +139,7 @@ async def create_job(request: Request) -> Response:
     if not replayed:
         # After the commit, never before: a worker must find the row.
         await run_in_threadpool(_executor(request).notify, info.id)
-    urls = _urls(info.id)
+    urls = job_urls(info.id)
     created = JobCreatedOut(
         id=info.id,
         status=info.status,
@@ -379,7 +223,7 @@ def list_jobs(
         found = jobs.list_jobs(ctx, user, page=page, per_page=per_page)
         now = ctx.now()
     return JobListOut(
-        data=[_job_out(info, now) for info in found.items],
+        data=[job_out(info, now) for info in found.items],
         page=found.page,
         per_page=found.per_page,
         total=found.total,
@@ -431,7 +275,7 @@ def get_job(request: Request, job_id: str) -> JobOut:
         now = ctx.now()
         waiting = info.status == jobs.JobStatus.QUEUED and ctx.settings.executor == "celery"
         stranded = waiting and jobs.alive_regions(ctx).get(info.region, 0) == 0
-    out = _job_out(info, now)
+    out = job_out(info, now)
     if stranded:
         out.status_detail = (
             f"No worker of region {info.region} is running; the job waits until one starts."
@@ -475,7 +319,7 @@ def get_result(
     with unit_of_work(request) as ctx:
         user = api_principal(ctx, request, scope="images").user
         named = jobs.named_result(ctx, user, job_id, image_format=image_format, bg_color=bg_color)
-    return _image_response(named.processed, filename=named.filename)
+    return image_response(named.processed, filename=named.filename)
 
 
 @router.post(
@@ -528,7 +372,7 @@ def _composed_result(
         named = jobs.named_result(
             ctx, user, job_id, image_format=image_format, background=background
         )
-    return _image_response(named.processed, filename=named.filename)
+    return image_response(named.processed, filename=named.filename)
 
 
 @router.get("/{job_id}/original", response_class=Response)
@@ -558,9 +402,9 @@ def retry_job(request: Request, job_id: str) -> Response:
         info = jobs.job_info(ctx, job)
         now = ctx.now()
     _executor(request).notify(info.id)
-    out = _job_out(info, now)
+    out = job_out(info, now)
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=202,
-        headers={"Location": _urls(job_id)["status_url"]},
+        headers={"Location": job_urls(job_id)["status_url"]},
     )

@@ -1,23 +1,22 @@
 """Staff pages (privacy policy, "Access Controls"): the second factor, privacy requests
-with their age and deadline, reasoned access to a customer's account, jobs and one image,
-and the admin area (people and roles, incidents, the access log, alerts, usage charts).
+with their age and deadline, and reasoned access to a customer's account, jobs and one
+image; the admin area is ``web/routes/admin.py``.
 
-Every route checks the role on the server (``_staff``): anyone without it gets a plain
-404, and a staff session without its second factor is sent to enrol or to the prompt
-(``SecondFactorRequiredError``, turned into a redirect by ``web/errors.py``).
+Every route checks the role on the server (``staff_member``): anyone without it gets a
+plain 404, and a staff session without its second factor is sent to enrol or to the
+prompt (``SecondFactorRequiredError``, turned into a redirect by ``web/errors.py``). The
+admin area shares this access check and the list and form helpers.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
 
 from clearcutout.db.models import AuthSession, User
 from clearcutout.errors import (
@@ -29,9 +28,8 @@ from clearcutout.errors import (
 from clearcutout.service import staff
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import requests as privacy_requests
-from clearcutout.service.staff import accesslog, admin, incidents, monitoring, roles, totp
-from clearcutout.web.boundary import FormText, client_ip, runtime, session_principal, unit_of_work
-from clearcutout.web.charts import bar_chart
+from clearcutout.service.staff import admin, roles, totp
+from clearcutout.web.boundary import FormText, client_ip, session_principal, unit_of_work
 from clearcutout.web.rendering import choose_language, error_text, render
 
 router = APIRouter(prefix="/staff")
@@ -57,14 +55,14 @@ def _signed_in(ctx: ServiceContext, request: Request, minimum: str) -> tuple[Use
     return user, session
 
 
-def _staff(ctx: ServiceContext, request: Request, minimum: str = roles.SUPPORT) -> User:
+def staff_member(ctx: ServiceContext, request: Request, minimum: str = roles.SUPPORT) -> User:
     """The staff member, after the role check and this session's second factor."""
     user, session = _signed_in(ctx, request, minimum)
     totp.require_second_factor(user, session)
     return user
 
 
-def _listing(
+def listing(
     request: Request,
     template: str,
     page: Callable[[ServiceContext, User], dict[str, Any]],
@@ -75,24 +73,28 @@ def _listing(
     """A staff list page, read in one unit of work, with the notice of the action that
     led back to it (``done``)."""
     with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, minimum)
+        user = staff_member(ctx, request, minimum)
         context = page(ctx, user)
     return render(request, template, {**context, "notice": NOTICES.get(done or "")}, user=user)
 
 
-def _form_error(
+def form_error(
     request: Request,
     template: str,
     context: dict[str, Any],
     error: ServiceError,
     minimum: str = roles.SUPPORT,
+    *,
+    extra: Callable[[ServiceContext], dict[str, Any]] | None = None,
 ) -> Response:
-    """Show a refused form again with the message beside its field (a 404 stays one)."""
+    """Show a refused form again with the message beside its field (a 404 stays one);
+    ``extra`` reads what the page needs besides the form."""
     if isinstance(error, NotFoundError | SecondFactorRequiredError):
         raise error
     with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, minimum)
-        context = {**context, **_extra(ctx, template)}
+        user = staff_member(ctx, request, minimum)
+        if extra is not None:
+            context = {**context, **extra(ctx)}
     return render(
         request,
         template,
@@ -130,21 +132,14 @@ def _reasoned_page(
     look shows the page again with ``refused`` and its message."""
     try:
         with unit_of_work(request) as ctx:
-            user = _staff(ctx, request)
+            user = staff_member(ctx, request)
             looked = look(ctx, user, source=client_ip(request) or "")
     except ServiceError as error:
-        return _form_error(request, template, refused, error)
+        return form_error(request, template, refused, error)
     response = render(request, template, shown(looked), user=user)
     if no_store:
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _extra(ctx: ServiceContext, template: str) -> dict[str, Any]:
-    """What a page needs besides the form when it is shown again."""
-    if template == "staff_incidents.html":
-        return {"incidents": incidents.list_incidents(ctx), "regions": ctx.settings.regions}
-    return {}
 
 
 # -- the second factor ---------------------------------------------------------------------
@@ -225,7 +220,7 @@ def second_factor(request: Request, code: FormText = "") -> Response:
 @router.get("/requests", response_class=HTMLResponse)
 def requests_page(request: Request, done: str | None = None) -> Response:
     """Open privacy requests, oldest first, with their age and deadline."""
-    return _listing(
+    return listing(
         request,
         "staff_requests.html",
         lambda ctx, user: {
@@ -243,7 +238,7 @@ def requests_page(request: Request, done: str | None = None) -> Response:
 def request_page(request: Request, request_id: str) -> Response:
     """One request with its message and its author's contact (the access is logged)."""
     with unit_of_work(request) as ctx:
-        user = _staff(ctx, request)
+        user = staff_member(ctx, request)
         opened = privacy_requests.open_for_staff(ctx, user, request_id)
     return render(
         request,
@@ -261,7 +256,7 @@ def request_page(request: Request, request_id: str) -> Response:
 def close_request(request: Request, request_id: str) -> Response:
     """Mark a request answered."""
     with unit_of_work(request) as ctx:
-        user = _staff(ctx, request)
+        user = staff_member(ctx, request)
         privacy_requests.close(ctx, user, request_id)
     return RedirectResponse("/staff/requests?done=closed", status_code=303)
 
@@ -273,7 +268,7 @@ def close_request(request: Request, request_id: str) -> Response:
 def accounts_page(request: Request) -> Response:
     """Look up an account by email (a reason is required and logged)."""
     with unit_of_work(request) as ctx:
-        user = _staff(ctx, request)
+        user = staff_member(ctx, request)
     return render(request, "staff_accounts.html", {"values": {}}, user=user)
 
 
@@ -328,253 +323,8 @@ def flag_child(
 ) -> Response:
     """The account belongs to a child under the minimum age: delete it."""
     with unit_of_work(request) as ctx:
-        user = _staff(ctx, request)
+        user = staff_member(ctx, request)
         if confirm != "yes":
             raise ValidationError("Tick the box to confirm the deletion.", field="confirm")
         staff.flag_child(ctx, user, user_id=user_id, reason=reason, source=client_ip(request) or "")
     return RedirectResponse("/staff/requests?done=deleted", status_code=303)
-
-
-# -- the admin area ------------------------------------------------------------------------
-
-
-@router.get("/admin", response_class=HTMLResponse)
-def admin_home(request: Request) -> Response:
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        alerts = [a for a in monitoring.list_alerts(ctx, limit=20) if not a.acknowledged]
-    return render(request, "staff_admin.html", {"open_alerts": alerts}, user=user)
-
-
-@router.get("/admin/users", response_class=HTMLResponse)
-def admin_users(request: Request, done: str | None = None) -> Response:
-    """Staff accounts with role, number, second factor and lock state."""
-    return _listing(
-        request,
-        "staff_users.html",
-        lambda ctx, _user: {"members": admin.staff_members(ctx), "values": {}},
-        done=done,
-        minimum=roles.ADMIN,
-    )
-
-
-@router.post("/admin/users/find", response_class=HTMLResponse)
-def admin_find_user(request: Request, email: FormText = "", reason: FormText = "") -> Response:
-    """Find an account by email through the blind index (a look: logged, with reason)."""
-    values = {"email": email, "reason": reason}
-    try:
-        with unit_of_work(request) as ctx:
-            user = _staff(ctx, request, roles.ADMIN)
-            facts = staff.look_up_account(
-                ctx, user, email=email, reason=reason, source=client_ip(request) or ""
-            )
-            members = admin.staff_members(ctx)
-    except ServiceError as error:
-        with unit_of_work(request) as ctx:
-            members = admin.staff_members(ctx)
-        return _form_error(
-            request,
-            "staff_users.html",
-            {"members": members, "values": values},
-            error,
-            roles.ADMIN,
-        )
-    return render(
-        request,
-        "staff_users.html",
-        {"members": members, "values": values, "facts": facts},
-        user=user,
-    )
-
-
-@router.post("/admin/users/{user_id}/role")
-def admin_set_role(
-    request: Request, user_id: str, role: FormText = "", reason: FormText = ""
-) -> Response:
-    """Grant ``support``/``admin`` or take the role away (``user``); logged."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        accesslog.clean_reason(reason)
-        target = ctx.db.get(User, user_id)
-        if target is None:
-            raise NotFoundError("No such account.")
-        roles.set_role(
-            ctx,
-            actor=user,
-            user=target,
-            role=None if role == "user" else role,
-            reason=reason,
-            source=client_ip(request) or "",
-        )
-    return RedirectResponse("/staff/admin/users?done=role", status_code=303)
-
-
-@router.post("/admin/users/{user_id}/lock")
-def admin_lock(
-    request: Request, user_id: str, reason: FormText = "", locked: FormText = "yes"
-) -> Response:
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        roles.set_locked(
-            ctx,
-            user,
-            user_id=user_id,
-            locked=locked == "yes",
-            reason=reason,
-            source=client_ip(request) or "",
-        )
-    done = "locked" if locked == "yes" else "unlocked"
-    return RedirectResponse(f"/staff/admin/users?done={done}", status_code=303)
-
-
-@router.get("/admin/incidents", response_class=HTMLResponse)
-def admin_incidents(request: Request, done: str | None = None) -> Response:
-    """Incidents with their deadline, delivery and time left (or overdue)."""
-    return _listing(
-        request,
-        "staff_incidents.html",
-        lambda ctx, _user: {**_extra(ctx, "staff_incidents.html"), "values": {}},
-        done=done,
-        minimum=roles.ADMIN,
-    )
-
-
-def _iso(value: str, field: str) -> datetime | None:
-    if not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError("Use a date and time like 2026-11-30T14:00.", field=field) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class _IncidentForm(BaseModel):
-    """The incident form as typed: the incident, and whom its notices go to."""
-
-    title: str = ""
-    description: str = ""
-    detected_at: str = ""
-    # Who is affected: listed addresses, or everyone of a region / plan / sign-up period.
-    emails: str = ""
-    region: str = ""
-    plan: str = ""
-    start: str = ""
-    end: str = ""
-
-
-@router.post("/admin/incidents", response_class=HTMLResponse)
-def admin_record_incident(request: Request, form: Annotated[_IncidentForm, Form()]) -> Response:
-    """Record an incident and send the notices (each person's delivery is recorded)."""
-    try:
-        with unit_of_work(request) as ctx:
-            user = _staff(ctx, request, roles.ADMIN)
-            detected = _iso(form.detected_at, "detected_at")
-            if detected is None:
-                raise ValidationError("Say when the incident was detected.", field="detected_at")
-            selection = incidents.Selection(
-                emails=tuple(e for e in form.emails.replace(",", " ").split() if e),
-                region=form.region or None,
-                plan=form.plan or None,
-                start=_iso(form.start, "start"),
-                end=_iso(form.end, "end"),
-            )
-            incident = incidents.record_incident(
-                ctx,
-                user,
-                title=form.title,
-                description=form.description,
-                detected_at=detected,
-                selection=selection,
-                source=client_ip(request) or "",
-            )
-            incident_id = incident.id
-    except ServiceError as error:
-        values = form.model_dump()
-        return _form_error(request, "staff_incidents.html", {"values": values}, error, roles.ADMIN)
-    from clearcutout.workers.tasks import send_breach_notices
-
-    send_breach_notices(runtime(request), incident_id)
-    return RedirectResponse(f"/staff/admin/incidents/{incident_id}", status_code=303)
-
-
-@router.get("/admin/incidents/{incident_id}", response_class=HTMLResponse)
-def admin_incident(request: Request, incident_id: str) -> Response:
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        info = incidents.get_incident(ctx, incident_id)
-        people = incidents.recipients(ctx, incident_id)
-    return render(
-        request, "staff_incident.html", {"incident": info, "recipients": people}, user=user
-    )
-
-
-@router.get("/admin/log", response_class=HTMLResponse)
-def admin_log(
-    request: Request,
-    actor: str = "",
-    subject: str = "",
-    action: str = "",
-    since: str = "",
-    until: str = "",
-) -> Response:
-    """The access log, newest first, with filters; and whether its chain is whole."""
-    values = {"actor": actor, "subject": subject, "action": action, "since": since, "until": until}
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        try:
-            filters = admin.LogFilter(
-                actor=actor.strip() or None,
-                subject=subject.strip() or None,
-                action=action.strip() or None,
-                since=_iso(since, "since"),
-                until=_iso(until, "until"),
-            )
-        except ValidationError:
-            filters = admin.LogFilter()
-        entries = admin.access_log(ctx, user, filters)
-        verified = accesslog.verify(ctx)
-    return render(
-        request,
-        "staff_log.html",
-        {"entries": entries, "values": values, "verified": verified},
-        user=user,
-    )
-
-
-@router.get("/admin/alerts", response_class=HTMLResponse)
-def admin_alerts(request: Request, done: str | None = None) -> Response:
-    return _listing(
-        request,
-        "staff_alerts.html",
-        lambda ctx, _user: {"alerts": monitoring.list_alerts(ctx), "rules": monitoring.RULES},
-        done=done,
-        minimum=roles.ADMIN,
-    )
-
-
-@router.post("/admin/alerts/{alert_id}/ack")
-def admin_ack_alert(request: Request, alert_id: str) -> Response:
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        monitoring.acknowledge(ctx, user, alert_id)
-    return RedirectResponse("/staff/admin/alerts?done=acknowledged", status_code=303)
-
-
-@router.get("/admin/stats", response_class=HTMLResponse)
-def admin_stats(request: Request) -> Response:
-    """Anonymous usage statistics as server-drawn SVG charts."""
-    with unit_of_work(request) as ctx:
-        user = _staff(ctx, request, roles.ADMIN)
-        figures = admin.usage_figures(ctx)
-    labels = [f"{d.day:%m-%d}" for d in figures.days]
-    charts = {
-        "images": bar_chart(labels, [d.images for d in figures.days], title="Images per day"),
-        "success": bar_chart(
-            labels,
-            [round(100 * d.success_rate, 1) for d in figures.days],
-            title="Success rate per day",
-            unit=" %",
-        ),
-    }
-    return render(request, "staff_stats.html", {"figures": figures, "charts": charts}, user=user)
