@@ -17,15 +17,8 @@ from sqlalchemy import select
 from clearcutout.db.models import PrivacyRequest, User, new_id
 from clearcutout.errors import NotFoundError, ValidationError
 from clearcutout.service.context import ServiceContext
+from clearcutout.service.infra import userkeys
 from clearcutout.service.infra.records import record_from
-from clearcutout.service.infra.userkeys import (
-    email_to_user,
-    read_email,
-    read_name,
-    seal,
-    unseal,
-    user_key,
-)
 from clearcutout.service.staff import accesslog, require_staff
 
 log = logging.getLogger(__name__)
@@ -94,8 +87,8 @@ def submit(
         user_id=user.id,
         kind=kind,
         processing=processing,
-        message_enc=seal(
-            user_key(ctx, user.id), user_id=user.id, field=_field(request_id), value=text
+        message_enc=userkeys.seal(
+            userkeys.user_key(ctx, user.id), user_id=user.id, field=_field(request_id), value=text
         ),
         status="open",
         created_at=ctx.now(),
@@ -103,7 +96,7 @@ def submit(
     ctx.db.add(row)
     ctx.db.flush()
     ctx.outbox.add(
-        email_to_user(
+        userkeys.email_to_user(
             ctx,
             user,
             kind="privacy_request_received",
@@ -124,14 +117,18 @@ def submit(
 
 def list_own(ctx: ServiceContext, user: User) -> list[RequestInfo]:
     """The author's requests, newest first, with their messages."""
-    key = user_key(ctx, user.id)
+    key = userkeys.user_key(ctx, user.id)
     rows = ctx.db.scalars(
         select(PrivacyRequest)
         .where(PrivacyRequest.user_id == user.id)
         .order_by(PrivacyRequest.created_at.desc())
     )
     return [
-        _info(ctx, row, unseal(key, user_id=user.id, field=_field(row.id), blob=row.message_enc))
+        _info(
+            ctx,
+            row,
+            userkeys.unseal(key, user_id=user.id, field=_field(row.id), blob=row.message_enc),
+        )
         for row in rows
     ]
 
@@ -169,12 +166,12 @@ def open_for_staff(ctx: ServiceContext, staff: User, request_id: str) -> OpenedR
         action="read_privacy_request",
         reason=f"answer privacy request {row.id}",
     )
-    key = user_key(ctx, owner.id)
-    message = unseal(key, user_id=owner.id, field=_field(row.id), blob=row.message_enc)
+    key = userkeys.user_key(ctx, owner.id)
+    message = userkeys.unseal(key, user_id=owner.id, field=_field(row.id), blob=row.message_enc)
     return OpenedRequest(
         request=_info(ctx, row, message),
-        requester_email=read_email(ctx, owner),
-        requester_name=read_name(ctx, owner),
+        requester_email=userkeys.read_email(ctx, owner),
+        requester_name=userkeys.read_name(ctx, owner),
     )
 
 
