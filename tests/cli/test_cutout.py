@@ -239,7 +239,7 @@ def test_quality_preset_reaches_the_engine_and_model_overrides_its_models(
     target = tmp_path / "best.png"
     result = run("remove", photos / "a.jpg", "-o", target, "--model", "u2netp", "--quality", "best")
     assert result.returncode == 0, result.stderr.decode()
-    # best's mirrored and zoomed passes, with U²-Netp in place of the preset's model.
+    # best's mirrored pass, with U²-Netp in place of the preset's model.
     expected = remover.remove_bytes(photos / "a.jpg", quality="best").data
     assert target.read_bytes() == expected
     assert target.read_bytes() != remover.remove_bytes(photos / "a.jpg").data
