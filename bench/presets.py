@@ -182,8 +182,7 @@ def _candidates(preset: str) -> dict[str, Recipe]:
 
 def pipeline_alpha(remover: Remover, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[Any]:
     """The pipeline's alpha for ``recipe`` (what ``Remover.process`` returns for a preset)."""
-    matte = remover._matte(rgb, recipe)
-    alpha = guided_filter(rgb, matte) if recipe.refine else matte
+    alpha = remover.alpha_for(rgb, recipe)
     return np.round(np.clip(alpha, 0, 1) * 255) / 255.0
 
 

@@ -215,7 +215,11 @@ class Remover:
             flip_average=flip_average,
             zoom_pass=zoom_pass,
         )
-        recipe = self.recipe(options)
+        return self.alpha_for(rgb, self.recipe(options))
+
+    def alpha_for(self, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[np.float32]:
+        """The matte of one recipe, refined when the recipe says so (the benchmark scores
+        recipes that no preset names yet through this)."""
         matte = self._matte(rgb, recipe)
         if not recipe.refine:
             return matte
