@@ -61,3 +61,10 @@ class AccountData:
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True, sort_order=-1
     )
+
+
+class AccountDataInOwnIndex(AccountData):
+    """:class:`AccountData` for a table whose composite index (or unique constraint)
+    starts with ``user_id``: that serves the account's lookups, so no index of its own."""
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), sort_order=-1)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clearcutout.db.models.base import Base, new_id, utcnow
+from clearcutout.db.models.base import AccountDataInOwnIndex, Base, utcnow
 
 
 class BillingAccount(Base):
@@ -34,7 +34,7 @@ class BillingAccount(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class CreditEntry(Base):
+class CreditEntry(AccountDataInOwnIndex, Base):
     """One append-only credits ledger entry: a grant, purchase, charge, refund or expiry.
 
     Never updated or deleted, except with the whole account (privacy policy, "Data
@@ -44,8 +44,6 @@ class CreditEntry(Base):
     __tablename__ = "credit_ledger"
     __table_args__ = (Index("ix_credit_ledger_user_created", "user_id", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     bucket: Mapped[str] = mapped_column(String(16))
     units: Mapped[int] = mapped_column(Integer)

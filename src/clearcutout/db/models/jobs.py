@@ -10,7 +10,6 @@ from sqlalchemy import (
     Boolean,
     Date,
     Float,
-    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -20,10 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clearcutout.db.models.base import Base, new_id, utcnow
+from clearcutout.db.models.base import AccountDataInOwnIndex, Base, utcnow
 
 
-class Job(Base):
+class Job(AccountDataInOwnIndex, Base):
     """One image job. ``status`` changes only through ``service.jobs`` (state machine).
 
     The original file name is personal data: stored only sealed with the owner's key. The
@@ -37,8 +36,6 @@ class Job(Base):
         Index("ix_jobs_owner_created", "user_id", "created_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     region: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
@@ -93,7 +90,7 @@ class UsageDaily(Base):
     seconds_gt_30: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class IdempotencyKey(Base):
+class IdempotencyKey(AccountDataInOwnIndex, Base):
     """An ``Idempotency-Key`` a client sent with an upload, and the job it created.
 
     The same key (per user and endpoint) within ``idempotency_key_hours`` answers with
@@ -104,8 +101,6 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "scope", "key_hash"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[str] = mapped_column(String(64))
     request_hash: Mapped[str] = mapped_column(String(64))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clearcutout.db.models.base import AccountData, Base, new_id, utcnow
+from clearcutout.db.models.base import AccountData, AccountDataInOwnIndex, Base, new_id, utcnow
 
 
 class EmailPreference(Base):
@@ -25,7 +25,7 @@ class EmailPreference(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ConsentEvent(Base):
+class ConsentEvent(AccountDataInOwnIndex, Base):
     """Consent and email-preference history: who changed what, when, and from where.
 
     ``kind`` is ``email_preference`` (``subject`` = category, ``value`` = ``subscribed`` /
@@ -36,8 +36,6 @@ class ConsentEvent(Base):
     __tablename__ = "consent_events"
     __table_args__ = (Index("ix_consent_events_user", "user_id", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(32))
