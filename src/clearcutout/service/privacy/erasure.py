@@ -124,12 +124,8 @@ def delete_account(ctx: ServiceContext, user: User, *, reason: DeletionReason) -
         from clearcutout.service.staff import accesslog  # staff imports this module
 
         # A deletion is an access-log entry; a staff decision is logged by its action.
-        accesslog.record(
-            ctx,
-            actor=user,
-            subject_user_id=user_id,
-            action="account_deleted",
-            reason="deleted by the account's owner",
+        accesslog.record_about(
+            ctx, user, actor=user, action="account_deleted", reason="deleted by the account's owner"
         )
     erase_stored_data(ctx, user_id)
     billing.forget_account(ctx, user_id)  # cancels the subscription, keeps invoice ids

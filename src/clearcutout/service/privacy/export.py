@@ -260,13 +260,8 @@ def request_export(ctx: ServiceContext, user: User) -> ExportInfo:
     ctx.db.add(row)
     ctx.db.flush()
     # Privacy policy, "Access Controls": a data export is an access-log entry.
-    accesslog.record(
-        ctx,
-        actor=user,
-        subject_user_id=user.id,
-        action="data_export",
-        reason=f"export {row.id} requested by the account's owner",
-    )
+    reason = f"export {row.id} requested by the account's owner"
+    accesslog.record_about(ctx, user, actor=user, action="data_export", reason=reason)
     log.info("export.requested export_id=%s", row.id)
     return _info(row)
 

@@ -144,7 +144,7 @@ def list_for_staff(ctx: ServiceContext, staff: User, *, status: str = "open") ->
     return [_info(ctx, row) for row in rows]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpenedRequest:
     request: RequestInfo
     requester_email: str
@@ -159,13 +159,8 @@ def open_for_staff(ctx: ServiceContext, staff: User, request_id: str) -> OpenedR
         raise NotFoundError("No such request.")
     owner = ctx.db.get(User, row.user_id)
     assert owner is not None
-    accesslog.record(
-        ctx,
-        actor=staff,
-        subject_user_id=owner.id,
-        action="read_privacy_request",
-        reason=f"answer privacy request {row.id}",
-    )
+    reason = f"answer privacy request {row.id}"
+    accesslog.record_about(ctx, owner, actor=staff, action="read_privacy_request", reason=reason)
     key = userkeys.user_key(ctx, owner.id)
     message = userkeys.unseal(key, user_id=owner.id, field=_field(row.id), blob=row.message_enc)
     return OpenedRequest(

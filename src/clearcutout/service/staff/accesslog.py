@@ -94,14 +94,16 @@ def record(
     ctx: ServiceContext,
     *,
     actor: User | None,
-    subject_user_id: str | None,
     action: str,
     reason: str,
     source: str = "",
+    subject_user_id: str | None = None,
 ) -> AccessLogEntry:
     """Append that ``actor`` (None: the operator's shell) did ``action`` on
-    ``subject_user_id``'s data, why, and from where (an IP address or ``cli``)."""
+    ``subject_user_id``'s data (None: on no one's), why, and from where (an IP address;
+    ``cli`` for the operator's shell unless said)."""
     why = clean_reason(reason)
+    source = source or ("cli" if actor is None else "")
     # Writers take turns, so each reads the true last entry: PostgreSQL by an advisory
     # lock (no table privilege needed), SQLite by taking its write lock with a write
     # that changes nothing (its driver reads outside any transaction). ``seq`` is unique
@@ -142,6 +144,22 @@ def record(
 
     monitoring.after_record(ctx, entry)
     return entry
+
+
+def record_about(
+    ctx: ServiceContext,
+    subject: User,
+    *,
+    actor: User | None,
+    action: str,
+    reason: str,
+    source: str = "",
+) -> AccessLogEntry:
+    """Append an entry about ``subject``'s account: a staff look or change, or the owner's
+    own export or deletion (``actor`` is then ``subject``)."""
+    return record(
+        ctx, actor=actor, subject_user_id=subject.id, action=action, reason=reason, source=source
+    )
 
 
 def entries_about(ctx: ServiceContext, subject_user_id: str) -> list[AccessRecord]:

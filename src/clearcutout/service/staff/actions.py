@@ -114,20 +114,6 @@ def _customer(ctx: ServiceContext, user_id: str) -> User:
     return user
 
 
-def _record(
-    ctx: ServiceContext, staff: User, subject: User, *, action: str, reason: str, source: str
-) -> None:
-    """The access-log entry for one look at ``subject``'s data, written before it is shown."""
-    accesslog.record(
-        ctx,
-        actor=staff,
-        subject_user_id=subject.id,
-        action=action,
-        reason=reason,
-        source=source,
-    )
-
-
 def _viewed_customer(
     ctx: ServiceContext, staff: User, *, user_id: str, action: str, reason: str, source: str
 ) -> User:
@@ -135,7 +121,7 @@ def _viewed_customer(
     require_staff(staff)
     accesslog.clean_reason(reason)
     user = _customer(ctx, user_id)
-    _record(ctx, staff, user, action=action, reason=reason, source=source)
+    accesslog.record_about(ctx, user, actor=staff, action=action, reason=reason, source=source)
     return user
 
 
@@ -148,7 +134,9 @@ def look_up_account(
     user = find_user_by_email(ctx, email)
     if user is None:
         raise ValidationError("No account with this email address.", field="email")
-    _record(ctx, staff, user, action="view_account", reason=reason, source=source)
+    accesslog.record_about(
+        ctx, user, actor=staff, action="view_account", reason=reason, source=source
+    )
     return _facts(ctx, user)
 
 
@@ -188,7 +176,8 @@ def view_image(
     if job is None:
         raise NotFoundError("No such job.")
     owner = _customer(ctx, job.user_id)
-    _record(ctx, staff, owner, action="view_image", reason=f"job {job.id}: {reason}", source=source)
+    why = f"job {job.id}: {reason}"
+    accesslog.record_about(ctx, owner, actor=staff, action="view_image", reason=why, source=source)
     stored = history.original(ctx, owner, job.id)
     return ViewedImage(job_id=job.id, data=stored.data, media_type=stored.media_type)
 
@@ -201,5 +190,7 @@ def flag_child(
     user = _customer(ctx, user_id)
     if user.id == staff.id:
         raise ValidationError("You cannot flag your own account.", field="reason")
-    _record(ctx, staff, user, action="flag_child_delete", reason=reason, source=source)
+    accesslog.record_about(
+        ctx, user, actor=staff, action="flag_child_delete", reason=reason, source=source
+    )
     delete_account(ctx, user, reason=DeletionReason.CHILD)

@@ -145,14 +145,8 @@ def record_incident(
             IncidentRecipient(incident_id=incident.id, user_id=user.id, lang=user.lang, attempts=0)
         )
     ctx.db.flush()
-    accesslog.record(
-        ctx,
-        actor=admin,
-        subject_user_id=None,
-        action="incident_recorded",
-        reason=f"incident {incident.id}: {len(users)} people affected",
-        source=source or ("cli" if admin is None else ""),
-    )
+    summary = f"incident {incident.id}: {len(users)} people affected"
+    accesslog.record(ctx, actor=admin, action="incident_recorded", reason=summary, source=source)
     log.warning("incident.recorded incident_id=%s affected=%d", incident.id, len(users))
     return incident
 

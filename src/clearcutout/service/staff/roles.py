@@ -83,16 +83,26 @@ def set_role(
         user.totp_enabled_at = None
         user.totp_recovery_hashes = None
     ctx.db.flush()
-    accesslog.record(
-        ctx,
-        actor=actor,
-        subject_user_id=user.id,
-        action="role_change",
-        reason=f"{before or 'user'} -> {role or 'user'}: {reason}",
-        source=source or ("cli" if actor is None else ""),
+    change = f"{before or 'user'} -> {role or 'user'}: {reason}"
+    accesslog.record_about(
+        ctx, user, actor=actor, action="role_change", reason=change, source=source
     )
     log.info("staff.role_changed user_id=%s role=%s", user.id, role)
     return user
+
+
+def change_role(
+    ctx: ServiceContext, admin: User, *, user_id: str, role: str, reason: str, source: str = ""
+) -> User:
+    """An admin's change of ``user_id``'s role from the staff pages: ``support``,
+    ``admin``, or ``user`` for none; logged with its reason."""
+    require_role(admin, ADMIN)
+    accesslog.clean_reason(reason)
+    user = ctx.db.get(User, user_id)
+    if user is None:
+        raise NotFoundError("No such account.")
+    new_role = None if role == "user" else role
+    return set_role(ctx, actor=admin, user=user, role=new_role, reason=reason, source=source)
 
 
 def set_locked(
@@ -105,14 +115,8 @@ def set_locked(
         raise NotFoundError("No such account.")
     if user.id == admin.id:
         raise ValidationError("You cannot lock your own account.", field="reason")
-    accesslog.record(
-        ctx,
-        actor=admin,
-        subject_user_id=user.id,
-        action="lock_account" if locked else "unlock_account",
-        reason=reason,
-        source=source,
-    )
+    action = "lock_account" if locked else "unlock_account"
+    accesslog.record_about(ctx, user, actor=admin, action=action, reason=reason, source=source)
     user.locked_at = ctx.now() if locked else None
     ctx.db.flush()
     return user
