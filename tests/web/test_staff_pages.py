@@ -123,6 +123,39 @@ def test_admin_records_an_incident_sees_the_deadline_and_then_overdue(app: Any) 
     assert re.search(r"(70|71) h left", listed)
 
 
+def test_an_admin_grants_a_role_for_a_reason_and_the_log_filters_forgive_a_bad_date(
+    app: Any,
+) -> None:
+    runtime = app.state.runtime
+    ada_id = create_account(runtime, "ada@example.org")
+    admin = _staff_client(app, "boss@example.org", "admin")
+    token = csrf_of(admin.get("/staff/admin/users").text)
+
+    def change(user_id: str, **form: str) -> Any:
+        return admin.post(
+            f"/staff/admin/users/{user_id}/role",
+            data={"csrf_token": token, **form},
+            follow_redirects=False,
+        )
+
+    assert change("no-such-account", role="support", reason="new hire").status_code == 404
+    assert change(ada_id, role="support", reason="  ").status_code == 400
+    assert ada_id not in admin.get("/staff/admin/users").text
+    granted = change(ada_id, role="support", reason="new hire")
+    assert granted.status_code == 303
+    assert granted.headers["location"] == "/staff/admin/users?done=role"
+    staff_list = admin.get(granted.headers["location"]).text
+    assert "The role was changed." in staff_list and ada_id in staff_list
+
+    # One malformed date shows the whole log (nothing hidden by a typo), with what was
+    # typed kept in the form.
+    log_page = admin.get("/staff/admin/log", params={"since": "yesterday-ish"}).text
+    assert "user -&gt; support: new hire" in log_page
+    assert 'value="yesterday-ish"' in log_page
+    later = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    assert "new hire" not in admin.get("/staff/admin/log", params={"since": later}).text
+
+
 def test_lock_log_filters_alerts_and_charts(app: Any) -> None:
     runtime = app.state.runtime
     ada_id = create_account(runtime, "ada@example.org")

@@ -17,22 +17,11 @@ from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import residency
 from clearcutout.web.boundary import FormText, Principal, runtime, session_principal, unit_of_work
 from clearcutout.web.navigation import to_login
+from clearcutout.web.notices import notice
 from clearcutout.web.rendering import choose_language, error_text, render, set_preference_cookies
 from clearcutout.web.security import SESSION_COOKIE
 
 router = APIRouter(prefix="/account")
-
-# Outcome shown after a redirect (no flash cookie: only four cookies exist).
-NOTICES = {
-    "name": "Your name was saved.",
-    "password": "Your password was changed. Other sessions were signed out.",
-    "email": "We sent a confirmation link to the new address. The change applies once you open it.",
-    "preferences": "Your preferences were saved.",
-    "region": "Your region was changed.",
-    "sessions": "All other sessions were signed out.",
-    "session": "The session was signed out.",
-    "apikey_revoked": "The API key was revoked.",
-}
 
 
 def _page_context(ctx: ServiceContext, principal: Principal) -> dict[str, Any]:
@@ -59,8 +48,8 @@ def account_page(request: Request, done: str | None = None) -> Response:
         if principal is None:
             return to_login(request)
         context = _page_context(ctx, principal)
-    notice = NOTICES.get(done or "")
-    return render(request, "account.html", {**context, "notice": notice}, user=principal.user)
+    context["notice"] = notice("account", done)
+    return render(request, "account.html", context, user=principal.user)
 
 
 def _act(

@@ -5,7 +5,9 @@ role and this session's second factor (``staff_member``, as on the other staff p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -13,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from clearcutout.db.models import User
-from clearcutout.errors import NotFoundError, ServiceError, ValidationError
+from clearcutout.errors import ServiceError, ValidationError
 from clearcutout.service import staff
 from clearcutout.service.context import ServiceContext
 from clearcutout.service.staff import accesslog, admin, incidents, monitoring, roles
@@ -62,9 +64,9 @@ def admin_find_user(request: Request, email: FormText = "", reason: FormText = "
         return form_error(
             request,
             "staff_users.html",
-            {"members": members, "values": values},
             error,
-            roles.ADMIN,
+            {"members": members, "values": values},
+            minimum=roles.ADMIN,
         )
     return render(
         request,
@@ -74,44 +76,35 @@ def admin_find_user(request: Request, email: FormText = "", reason: FormText = "
     )
 
 
+def _change_account(
+    request: Request, change: Callable[[ServiceContext, User], object], done: str
+) -> Response:
+    """Apply an admin's change to one account (``change(ctx, admin)``), then show the
+    staff list with its outcome."""
+    with unit_of_work(request) as ctx:
+        user = staff_member(ctx, request, roles.ADMIN)
+        change(ctx, user)
+    return RedirectResponse(f"/staff/admin/users?done={done}", status_code=303)
+
+
 @router.post("/admin/users/{user_id}/role")
 def admin_set_role(
     request: Request, user_id: str, role: FormText = "", reason: FormText = ""
 ) -> Response:
     """Grant ``support``/``admin`` or take the role away (``user``); logged."""
-    with unit_of_work(request) as ctx:
-        user = staff_member(ctx, request, roles.ADMIN)
-        accesslog.clean_reason(reason)
-        target = ctx.db.get(User, user_id)
-        if target is None:
-            raise NotFoundError("No such account.")
-        roles.set_role(
-            ctx,
-            actor=user,
-            user=target,
-            role=None if role == "user" else role,
-            reason=reason,
-            source=client_ip(request) or "",
-        )
-    return RedirectResponse("/staff/admin/users?done=role", status_code=303)
+    source = client_ip(request) or ""
+    change = partial(roles.change_role, user_id=user_id, role=role, reason=reason, source=source)
+    return _change_account(request, change, "role")
 
 
 @router.post("/admin/users/{user_id}/lock")
 def admin_lock(
     request: Request, user_id: str, reason: FormText = "", locked: FormText = "yes"
 ) -> Response:
-    with unit_of_work(request) as ctx:
-        user = staff_member(ctx, request, roles.ADMIN)
-        roles.set_locked(
-            ctx,
-            user,
-            user_id=user_id,
-            locked=locked == "yes",
-            reason=reason,
-            source=client_ip(request) or "",
-        )
-    done = "locked" if locked == "yes" else "unlocked"
-    return RedirectResponse(f"/staff/admin/users?done={done}", status_code=303)
+    """Lock the account (``locked=yes``) or unlock it; logged."""
+    lock, source = locked == "yes", client_ip(request) or ""
+    change = partial(roles.set_locked, user_id=user_id, locked=lock, reason=reason, source=source)
+    return _change_account(request, change, "locked" if lock else "unlocked")
 
 
 @router.get("/admin/incidents", response_class=HTMLResponse)
@@ -186,9 +179,9 @@ def admin_record_incident(request: Request, form: Annotated[_IncidentForm, Form(
         return form_error(
             request,
             "staff_incidents.html",
-            {"values": values},
             error,
-            roles.ADMIN,
+            {"values": values},
+            minimum=roles.ADMIN,
             extra=_incident_list,
         )
     from clearcutout.workers.tasks import send_breach_notices
@@ -208,37 +201,35 @@ def admin_incident(request: Request, incident_id: str) -> Response:
     )
 
 
+# The access log's filters, as typed into its form and shown back there.
+_LOG_FILTERS = ("actor", "subject", "action", "since", "until")
+
+
+def _log_filter(typed: dict[str, str]) -> admin.LogFilter:
+    """What the typed filters ask for; with a malformed date, the whole log."""
+    try:
+        since, until = _iso(typed["since"], "since"), _iso(typed["until"], "until")
+    except ValidationError:
+        return admin.LogFilter()
+    return admin.LogFilter(
+        actor=typed["actor"].strip() or None,
+        subject=typed["subject"].strip() or None,
+        action=typed["action"].strip() or None,
+        since=since,
+        until=until,
+    )
+
+
 @router.get("/admin/log", response_class=HTMLResponse)
-def admin_log(
-    request: Request,
-    actor: str = "",
-    subject: str = "",
-    action: str = "",
-    since: str = "",
-    until: str = "",
-) -> Response:
+def admin_log(request: Request) -> Response:
     """The access log, newest first, with filters; and whether its chain is whole."""
-    values = {"actor": actor, "subject": subject, "action": action, "since": since, "until": until}
+    typed = {name: request.query_params.get(name, "") for name in _LOG_FILTERS}
     with unit_of_work(request) as ctx:
         user = staff_member(ctx, request, roles.ADMIN)
-        try:
-            filters = admin.LogFilter(
-                actor=actor.strip() or None,
-                subject=subject.strip() or None,
-                action=action.strip() or None,
-                since=_iso(since, "since"),
-                until=_iso(until, "until"),
-            )
-        except ValidationError:
-            filters = admin.LogFilter()
-        entries = admin.access_log(ctx, user, filters)
+        entries = admin.access_log(ctx, user, _log_filter(typed))
         verified = accesslog.verify(ctx)
-    return render(
-        request,
-        "staff_log.html",
-        {"entries": entries, "values": values, "verified": verified},
-        user=user,
-    )
+    context = {"entries": entries, "values": typed, "verified": verified}
+    return render(request, "staff_log.html", context, user=user)
 
 
 @router.get("/admin/alerts", response_class=HTMLResponse)

@@ -16,14 +16,10 @@ from clearcutout.service.billing import account, payments, plans, webhooks
 from clearcutout.service.context import ServiceContext
 from clearcutout.web.boundary import runtime, session_principal, unit_of_work
 from clearcutout.web.navigation import to_login
+from clearcutout.web.notices import notice
 from clearcutout.web.rendering import render
 
 router = APIRouter(tags=["billing"])
-
-NOTICES = {
-    "paid": "Thank you. Your purchase will show here as soon as Stripe confirms it.",
-    "cancelled": "The checkout was cancelled; nothing was charged.",
-}
 
 
 def _require_enabled(request: Request) -> None:
@@ -58,7 +54,7 @@ def billing_page(request: Request, done: str | None = None) -> Response:
     return render(
         request,
         "billing.html",
-        {"billing": view, "notice": NOTICES.get(done or "")},
+        {"billing": view, "notice": notice("billing", done)},
         user=principal.user,
     )
 

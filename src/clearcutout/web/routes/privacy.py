@@ -17,6 +17,7 @@ from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.service.staff import accesslog
 from clearcutout.web.boundary import FormText, Principal, session_principal, unit_of_work
 from clearcutout.web.navigation import after_login, safe_next, to_login
+from clearcutout.web.notices import notice
 from clearcutout.web.rendering import choose_language, error_text, render
 
 router = APIRouter()
@@ -31,14 +32,6 @@ ACCESS_LABELS = {
     "role_change": "Changed your staff role",
     "lock_account": "Locked your account",
     "unlock_account": "Unlocked your account",
-}
-
-# Outcome shown after a redirect.
-NOTICES = {
-    "email": "Your email preferences were saved.",
-    "request": "Thank you. We received your request and sent you a confirmation by email.",
-    "policy": "Thank you. You accepted the privacy policy.",
-    "export": "We are preparing your data. We will email you a link when it is ready.",
 }
 
 
@@ -77,7 +70,7 @@ def privacy_page(request: Request, done: str | None = None) -> Response:
     return render(
         request,
         "account_privacy.html",
-        {**context, "notice": NOTICES.get(done or "")},
+        {**context, "notice": notice("privacy", done)},
         user=principal.user,
     )
 

@@ -30,19 +30,10 @@ from clearcutout.service.context import ServiceContext
 from clearcutout.service.privacy import requests as privacy_requests
 from clearcutout.service.staff import admin, roles, totp
 from clearcutout.web.boundary import FormText, client_ip, session_principal, unit_of_work
+from clearcutout.web.notices import notice
 from clearcutout.web.rendering import choose_language, error_text, render
 
 router = APIRouter(prefix="/staff")
-
-NOTICES = {
-    "closed": "The request was marked as answered.",
-    "deleted": "The account was deleted and its owner informed.",
-    "role": "The role was changed.",
-    "locked": "The account was locked.",
-    "unlocked": "The account was unlocked.",
-    "incident": "The incident was recorded and the notices were sent.",
-    "acknowledged": "The alert was marked as seen.",
-}
 
 
 def _signed_in(ctx: ServiceContext, request: Request, minimum: str) -> tuple[User, AuthSession]:
@@ -75,16 +66,16 @@ def listing(
     with unit_of_work(request) as ctx:
         user = staff_member(ctx, request, minimum)
         context = page(ctx, user)
-    return render(request, template, {**context, "notice": NOTICES.get(done or "")}, user=user)
+    return render(request, template, {**context, "notice": notice("staff", done)}, user=user)
 
 
 def form_error(
     request: Request,
     template: str,
-    context: dict[str, Any],
     error: ServiceError,
-    minimum: str = roles.SUPPORT,
+    context: dict[str, Any],
     *,
+    minimum: str = roles.SUPPORT,
     extra: Callable[[ServiceContext], dict[str, Any]] | None = None,
 ) -> Response:
     """Show a refused form again with the message beside its field (a 404 stays one);
@@ -135,7 +126,7 @@ def _reasoned_page(
             user = staff_member(ctx, request)
             looked = look(ctx, user, source=client_ip(request) or "")
     except ServiceError as error:
-        return form_error(request, template, refused, error)
+        return form_error(request, template, error, refused)
     response = render(request, template, shown(looked), user=user)
     if no_store:
         response.headers["Cache-Control"] = "no-store"
@@ -288,12 +279,13 @@ def lookup_account(request: Request, email: FormText = "", reason: FormText = ""
 @router.post("/accounts/{user_id}/jobs", response_class=HTMLResponse)
 def account_jobs(request: Request, user_id: str, reason: FormText = "") -> Response:
     """One person's job metadata (no file names, no images); logged with its reason."""
+    whose = {"subject_id": user_id}
     return _reasoned_page(
         request,
         "staff_jobs.html",
         partial(staff.view_jobs, user_id=user_id, reason=reason),
-        shown=lambda jobs: {"jobs": jobs, "subject_id": user_id},
-        refused={"jobs": None, "subject_id": user_id},
+        shown=lambda jobs: {**whose, "jobs": jobs},
+        refused={**whose, "jobs": None},
     )
 
 
