@@ -26,6 +26,12 @@ from pydantic_settings import (
 
 from clearcutout.errors import ConfigurationError
 
+# The bounds most settings share, named once: a duration or size that must be above
+# zero, a count of at least one, and a wait or amount where 0 means none.
+Positive = Annotated[float, Field(gt=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+NotNegative = Annotated[float, Field(ge=0)]
+
 
 def _default_models_dir() -> Path:
     return Path(user_cache_dir("clearcutout")) / "models"
@@ -82,7 +88,7 @@ class ThrottleSettings(BaseModel):
     # after each further failure (at most window_minutes). Logins from other IPs are not
     # held back, so an attacker cannot lock the owner out.
     login_per_account: int = 5
-    login_backoff_base_seconds: float = Field(default=60.0, gt=0)
+    login_backoff_base_seconds: Positive = 60.0
     # Failed logins per client IP across all accounts.
     login_per_ip: int = 30
     reset_per_account: int = 3
@@ -122,13 +128,13 @@ def _check_hosts(values: list[str]) -> list[str]:
 class UrlFetchSettings(BaseModel):
     """Fetching ``image_url`` / ``bg_image_url`` (``service.infra.fetch``): limits, a test hook."""
 
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    read_timeout_s: float = Field(default=10.0, gt=0)
-    total_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: Positive = 5.0
+    read_timeout_s: Positive = 10.0
+    total_timeout_s: Positive = 30.0
     max_redirects: int = Field(default=5, ge=0)
     # Downloads at once per process; more are refused with 429 at once, so slow servers
     # cannot hold every thread of the web app.
-    max_concurrent: int = Field(default=8, ge=1)
+    max_concurrent: AtLeastOne = 8
     # Test hook only: also allow loopback addresses (127.0.0.0/8, ::1) so the tests can
     # download from a local HTTP server. Every other private address stays refused.
     # Never enable it in production: it lets callers reach services on this machine.
@@ -152,13 +158,13 @@ class RemoveBgSettings(BaseModel):
     """The remove.bg-compatible API (``/v1.0/removebg``, ``/v1.0/account``)."""
 
     # Requests per minute per API key (and per client IP for failed authentication).
-    rate_limit_per_minute: int = Field(default=60, ge=1)
+    rate_limit_per_minute: AtLeastOne = 60
     # Model used for these requests; None = ``default_model``.
     model: str | None = None
     # Images processed at once by the synchronous paths together (this API and
     # ``store=false`` jobs) in one process; each holds its pixels in memory (README,
     # "Limits"). Further requests wait up to ``sync_slot_wait_seconds``, then get 503.
-    max_concurrent: int = Field(default=2, ge=1)
+    max_concurrent: AtLeastOne = 2
 
 
 class PlanSettings(BaseModel):
@@ -167,9 +173,9 @@ class PlanSettings(BaseModel):
     label: str
     # Subscription credits granted at each renewal (calendar month for a plan without a
     # Stripe price; each paid invoice otherwise). Unused ones do not roll over.
-    monthly_credits: float = Field(default=0.0, ge=0)
+    monthly_credits: NotNegative = 0.0
     # Image requests per minute per account, the UI and both APIs together.
-    rate_limit_per_minute: int = Field(default=60, ge=1)
+    rate_limit_per_minute: AtLeastOne = 60
     # Regions a user on this plan may choose; None = every region.
     regions: list[str] | None = None
     # Largest image accepted for this plan, in megapixels; None = ``max_megapixels``.
@@ -241,17 +247,17 @@ class StaffSettings(BaseModel):
 
     # "Many images viewed quickly": more than ``image_views_max`` different people's
     # images viewed by one staff account within ``image_views_window_minutes``.
-    image_views_max: int = Field(default=10, ge=1)
-    image_views_window_minutes: int = Field(default=10, ge=1)
+    image_views_max: AtLeastOne = 10
+    image_views_window_minutes: AtLeastOne = 10
     # Working hours (UTC, [start, end) hours) and days (0 = Monday); staff access outside
     # them raises an alert.
     working_hours_start: int = Field(default=7, ge=0, le=23)
     working_hours_end: int = Field(default=19, ge=1, le=24)
     working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     # Hours between detecting a breach and the deadline for telling those affected.
-    breach_notice_hours: int = Field(default=72, ge=1)
+    breach_notice_hours: AtLeastOne = 72
     # How often the periodic tasks verify the access log's hash chain (0 = never).
-    audit_verify_interval_seconds: float = Field(default=86400.0, ge=0)
+    audit_verify_interval_seconds: NotNegative = 86400.0
     # The name the authenticator app shows for staff TOTP entries.
     totp_issuer: str = "ClearCutout"
 
@@ -299,7 +305,7 @@ class Settings(EngineSettings):
     database_url: str | None = None
     # SQLite: how long a write waits for another writer's lock (retrying) before the
     # request answers 503 with Retry-After.
-    database_lock_timeout_s: float = Field(default=10.0, gt=0)
+    database_lock_timeout_s: Positive = 10.0
     # ``clearcutout serve`` / ``make run``: the address and port to listen on (the
     # command's --host/--port, or make's HOST=/PORT=, win).
     host: str = "127.0.0.1"
@@ -336,7 +342,7 @@ class Settings(EngineSettings):
 
     # Image jobs.
     # Originals and results are deleted this many days after upload.
-    retention_days: int = Field(default=30, ge=1)
+    retention_days: AtLeastOne = 30
     # ``local``: jobs run in the app process from the database queue; ``none``: this
     # process only accepts jobs (another process or worker runs them); ``celery``: jobs,
     # remove.bg requests and ``store=false`` cutouts run on ``clearcutout worker``
@@ -346,26 +352,26 @@ class Settings(EngineSettings):
     worker_threads: int = Field(default=0, ge=0)
     # A claimed job is someone else's for this long unless its worker renews the lease;
     # a job whose worker died is queued again when its lease runs out.
-    job_lease_seconds: float = Field(default=30.0, gt=0)
+    job_lease_seconds: Positive = 30.0
     # How often an idle worker looks for jobs queued by other processes.
-    job_poll_seconds: float = Field(default=2.0, gt=0)
+    job_poll_seconds: Positive = 2.0
     # Attempts before a job that keeps failing for an unexpected reason (a crash, a bug)
     # is marked failed.
-    job_max_attempts: int = Field(default=3, ge=1)
+    job_max_attempts: AtLeastOne = 3
     # Attempts before a job that keeps meeting a transient fault (storage or database
     # unavailable) is marked failed. With the back-off below the default spans ~40 min.
-    job_transient_attempts: int = Field(default=10, ge=1)
+    job_transient_attempts: AtLeastOne = 10
     # Back-off before a job that failed is tried again: the n-th retry waits a random
     # time between half and all of ``base * 2**(n-1)`` seconds, at most ``max``.
-    job_retry_base_seconds: float = Field(default=15.0, ge=0)
-    job_retry_max_seconds: float = Field(default=600.0, ge=0)
+    job_retry_base_seconds: NotNegative = 15.0
+    job_retry_max_seconds: NotNegative = 600.0
     # How long an ``Idempotency-Key`` on an upload is remembered (same key, same answer).
-    idempotency_key_hours: int = Field(default=24, ge=1)
+    idempotency_key_hours: AtLeastOne = 24
 
     # Object storage calls (S3): give up connecting / waiting for an answer after this
     # many seconds, so a hung server answers 503 instead of holding the request.
-    storage_connect_timeout_s: float = Field(default=3.0, gt=0)
-    storage_read_timeout_s: float = Field(default=15.0, gt=0)
+    storage_connect_timeout_s: Positive = 3.0
+    storage_read_timeout_s: Positive = 15.0
 
     # Scale-out (executor = "celery"; docs/scale-out.md).
     # ``redis://host:6379/0`` or ``amqp://user:password@host:5672//``.
@@ -375,25 +381,25 @@ class Settings(EngineSettings):
     result_backend_url: str | None = None
     # A task not acknowledged this long is handed to another worker (Redis broker): it
     # must exceed the slowest job. RabbitMQ hands it over when the worker's connection drops.
-    broker_visibility_timeout_seconds: float = Field(default=3600.0, gt=0)
+    broker_visibility_timeout_seconds: Positive = 3600.0
     # The queue of the periodic tasks, which every worker also consumes.
     periodic_queue: str = "clearcutout.periodic"
     # How often ``clearcutout beat`` hands queued jobs to the broker again (lost messages,
     # jobs queued again for a retry, jobs whose worker died) …
-    dispatch_interval_seconds: float = Field(default=10.0, gt=0)
+    dispatch_interval_seconds: Positive = 10.0
     # … when they were last handed over at least this long ago.
-    redispatch_after_seconds: float = Field(default=60.0, gt=0)
+    redispatch_after_seconds: Positive = 60.0
     # A worker writes its heartbeat this often; a region with no heartbeat for three
     # periods has no worker alive (``/readyz``, metrics, the job's status detail).
-    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_heartbeat_seconds: Positive = 5.0
     # How long an API process waits for a worker's synchronous cutout before answering 503.
-    sync_wait_seconds: float = Field(default=120.0, gt=0)
+    sync_wait_seconds: Positive = 120.0
     # How long a synchronous request waits for a free processing slot (``removebg.
     # max_concurrent`` per process) before it is refused with 503 and ``Retry-After``.
-    sync_slot_wait_seconds: float = Field(default=10.0, ge=0)
+    sync_slot_wait_seconds: NotNegative = 10.0
     # At shutdown, how long to wait for image work in flight before stopping anyway
     # (jobs cut short are queued again when their lease runs out).
-    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    shutdown_grace_seconds: NotNegative = 30.0
     # Prometheus ``/metrics``: off, on the app's port, or (``metrics_port`` set) only on
     # that internal port of ``metrics_host``, never on the public one.
     metrics_enabled: bool = True
@@ -404,13 +410,13 @@ class Settings(EngineSettings):
     # Residency & International Transfers", "Access & Portability").
     # How often the in-process retention sweeper runs (embedded default); 0 = never (a
     # scale-out deployment runs ``clearcutout retention sweep`` or Celery beat instead).
-    retention_sweep_interval_seconds: float = Field(default=300.0, ge=0)
+    retention_sweep_interval_seconds: NotNegative = 300.0
     # Jobs expired per batch (each batch is its own transaction, so a crash loses nothing).
-    retention_sweep_batch: int = Field(default=100, ge=1)
+    retention_sweep_batch: AtLeastOne = 100
     # Install the S3 bucket lifecycle rule (second line of defence) at app start.
     s3_lifecycle_on_start: bool = True
     # A "Download my data" archive, and its emailed link, expire after this many hours.
-    export_link_hours: int = Field(default=48, ge=1)
+    export_link_hours: AtLeastOne = 48
 
     @field_validator("cors_origins", mode="before")
     @classmethod

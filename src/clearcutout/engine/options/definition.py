@@ -46,18 +46,19 @@ ShadowType = Literal["none", "drop", "3D", "car", "auto"]
 SHADOW_OPACITY_RANGE: Final = (0, 100)
 
 
-def _about(
+def _option(
+    default: Any,
     help: str,
     *,
     removebg: bool = True,
     removebg_default: object = dataclasses.MISSING,
     short_flag: str | None = None,
-) -> dict[str, object]:
-    """A field's metadata: what the CLI, request parsing and the OpenAPI schema show."""
+) -> Any:
+    """A field and its metadata: what the CLI, request parsing and the OpenAPI schema show."""
     about: dict[str, object] = {"help": help, "removebg": removebg, "short_flag": short_flag}
     if removebg_default is not dataclasses.MISSING:
         about["removebg_default"] = removebg_default
-    return about
+    return field(default=default, metadata=about)
 
 
 @dataclass(frozen=True)
@@ -69,86 +70,58 @@ class CutoutOptions:
     """
 
     # -- the matte
-    quality: Quality | None = field(
-        default=None,
-        metadata=_about(
-            "Quality preset: fast, balanced or best (unset: the server's default, "
-            "balanced). A chosen model replaces the preset's models.",
-        ),
+    quality: Quality | None = _option(
+        None,
+        "Quality preset: fast, balanced or best (unset: the server's default, "
+        "balanced). A chosen model replaces the preset's models.",
     )
-    refine: bool = field(
-        default=True,
-        metadata=_about(
-            "Edge refinement at full resolution (guided filter, the photo as guide).",
-            removebg=False,
-        ),
+    refine: bool = _option(
+        True,
+        "Edge refinement at full resolution (guided filter, the photo as guide).",
+        removebg=False,
     )
-    foreground_estimation: bool = field(
-        default=False,
-        metadata=_about(
-            "Remove background colour bleeding into edge pixels (slower).", removebg=False
-        ),
+    foreground_estimation: bool = _option(
+        False, "Remove background colour bleeding into edge pixels (slower).", removebg=False
     )
-    semitransparency: bool = field(
-        default=True,
-        metadata=_about("Keep soft, partly transparent edges; false snaps the matte to 0/1."),
+    semitransparency: bool = _option(
+        True, "Keep soft, partly transparent edges; false snaps the matte to 0/1."
     )
-    flip_average: bool = field(
-        default=False,
-        metadata=_about("Average with the mirrored photo's matte (2× inference).", removebg=False),
+    flip_average: bool = _option(
+        False, "Average with the mirrored photo's matte (2× inference).", removebg=False
     )
-    zoom_pass: bool = field(
-        default=False,
-        metadata=_about(
-            "Second pass zoomed on a small subject (up to 2× inference).", removebg=False
-        ),
+    zoom_pass: bool = _option(
+        False, "Second pass zoomed on a small subject (up to 2× inference).", removebg=False
     )
-    roi: str = field(
-        default=DEFAULT_ROI,
-        metadata=_about("Region of interest 'x1 y1 x2 y2' (px or %); outside is background."),
+    roi: str = _option(
+        DEFAULT_ROI, "Region of interest 'x1 y1 x2 y2' (px or %); outside is background."
     )
     # -- geometry of the result
-    size: Size = field(
-        default="full",
-        metadata=_about(
-            "Output size: preview (≈0.25 MP), medium (1.5 MP), hd (4 MP), full, …; never upscaled.",
-            removebg_default="preview",
-        ),
+    size: Size = _option(
+        "full",
+        "Output size: preview (≈0.25 MP), medium (1.5 MP), hd (4 MP), full, …; never upscaled.",
+        removebg_default="preview",
     )
-    crop: bool = field(default=False, metadata=_about("Crop to the subject."))
-    crop_margin: str = field(
-        default="0", metadata=_about("Margin around the crop: 1, 2 or 4 values in px or %.")
-    )
-    scale: str = field(
-        default="original", metadata=_about("Subject size: 10%–100% of the canvas, or original.")
-    )
-    position: str = field(
-        default="original",
-        metadata=_about("Subject position: original, center, or 'x% y%' (one value: both)."),
+    crop: bool = _option(False, "Crop to the subject.")
+    crop_margin: str = _option("0", "Margin around the crop: 1, 2 or 4 values in px or %.")
+    scale: str = _option("original", "Subject size: 10%–100% of the canvas, or original.")
+    position: str = _option(
+        "original", "Subject position: original, center, or 'x% y%' (one value: both)."
     )
     # -- what is behind the subject
-    bg_color: str | None = field(
-        default=None,
-        metadata=_about("Background colour: hex (81d4fa, fff, 81d4fa80 with alpha) or a CSS name."),
+    bg_color: str | None = _option(
+        None, "Background colour: hex (81d4fa, fff, 81d4fa80 with alpha) or a CSS name."
     )
-    shadow_type: ShadowType = field(
-        default="none", metadata=_about("Shadow: none, or drop (car, 3D, auto: drop).")
-    )
-    shadow_opacity: int | None = field(
-        default=None, metadata=_about(f"Shadow opacity 0–100 (default {DEFAULT_SHADOW_OPACITY}).")
+    shadow_type: ShadowType = _option("none", "Shadow: none, or drop (car, 3D, auto: drop).")
+    shadow_opacity: int | None = _option(
+        None, f"Shadow opacity 0–100 (default {DEFAULT_SHADOW_OPACITY})."
     )
     # -- encoding
-    channels: Channels = field(
-        default="rgba", metadata=_about("rgba, or alpha for the matte only.")
-    )
-    format: OutputFormat = field(
-        default="png",
-        metadata=_about(
-            "png, webp, jpg, zip (colour JPEG + alpha PNG) or auto (PNG if transparent, "
-            "else JPEG).",
-            removebg_default="auto",
-            short_flag="-f",
-        ),
+    channels: Channels = _option("rgba", "rgba, or alpha for the matte only.")
+    format: OutputFormat = _option(
+        "png",
+        "png, webp, jpg, zip (colour JPEG + alpha PNG) or auto (PNG if transparent, else JPEG).",
+        removebg_default="auto",
+        short_flag="-f",
     )
 
     def __post_init__(self) -> None:

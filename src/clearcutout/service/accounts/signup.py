@@ -133,12 +133,11 @@ def sign_up(ctx: ServiceContext, form: SignUp, *, client_ip: str | None) -> None
         ctx,
         email=email,
         name=name,
-        password=form.password,
+        password_hash=password_hash,
+        referral_code=clean_referral_code(form.referral_code),
         region=region,
         lang=lang,
         verified=False,
-        referral_code=clean_referral_code(form.referral_code),
-        password_hash=password_hash,
     )
     user_id, now = user.id, user.created_at
     ctx.db.add(PolicyAcceptance(user_id=user_id, policy_version=policy.version, accepted_at=now))
@@ -171,7 +170,7 @@ def create_user_as_operator(
         ctx,
         email=email,
         name=name,
-        password=password,
+        password_hash=hash_password(ctx.settings, password),
         region=region,
         lang=ctx.settings.default_language,
         verified=True,
@@ -185,12 +184,11 @@ def _new_user(
     *,
     email: str,
     name: str,
-    password: str,
+    password_hash: str,
     region: str,
     lang: str,
     verified: bool,
     referral_code: str | None = None,
-    password_hash: str | None = None,
 ) -> User:
     """Store a new account (checked already): its key first, then email and name sealed
     with it; age confirmed by the caller."""
@@ -202,7 +200,7 @@ def _new_user(
         email_index=ctx.keyring.email_index(email),
         email_enc=seal(key, user_id=user_id, field="email", value=email),
         name_enc=seal(key, user_id=user_id, field="name", value=name),
-        password_hash=password_hash or hash_password(ctx.settings, password),
+        password_hash=password_hash,
         region=region,
         lang=lang,
         theme="system",

@@ -215,7 +215,7 @@ def grant(
     ctx.db.flush()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Balance:
     """Credits left, as remove.bg's ``GET /v1.0/account`` reports them."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import delete, func, select
 
@@ -20,11 +21,12 @@ from clearcutout.service.context import ServiceContext
 TOO_MANY = "Too many attempts. Please wait %(minutes)s minutes and try again."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Subject:
-    """Who is counted: ``kind`` (``account``/``ip``), the raw value, and its limit."""
+    """Who is counted: ``kind`` (an account, a client address, or an account as typed
+    from one address), the raw value, and its limit."""
 
-    kind: str
+    kind: Literal["account", "ip", "ip+account"]
     value: str
     limit: int
 

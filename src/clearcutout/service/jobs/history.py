@@ -65,22 +65,25 @@ class JobInfo:
     """A job as its owner sees it (the original name decrypted)."""
 
     id: str
-    status: str
+    # What was asked.
     region: str
     model: str
     options: dict[str, Any]
-    timings: dict[str, float] | None
-    error_code: str | None
-    error_message: str | None
+    original_name: str | None
+    # Where it stands.
+    status: str
+    attempts: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     expires_at: datetime
-    original_name: str | None
-    foreground: Box | None
+    # What came of it.
     width: int | None
     height: int | None
-    attempts: int
+    foreground: Box | None
+    timings: dict[str, float] | None
+    error_code: str | None
+    error_message: str | None
 
     def seconds_until_expiry(self, now: datetime) -> int:
         return max(0, math.ceil((self.expires_at - now).total_seconds()))

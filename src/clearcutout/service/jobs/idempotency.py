@@ -114,10 +114,10 @@ def remember(
             user_id=user_id,
             scope=scope,
             key_hash=key_hash,
+            expires_at=now + timedelta(hours=ctx.settings.idempotency_key_hours),
+            created_at=now,
             request_hash=fingerprint,
             job_id=job_id,
-            created_at=now,
-            expires_at=now + timedelta(hours=ctx.settings.idempotency_key_hours),
         )
     )
     ctx.db.flush()

@@ -175,18 +175,23 @@ def implied_quality(type_level: object, options: CutoutOptions) -> Quality | Non
 # -- admission: API key and rate limit ----------------------------------------------------
 
 
-@dataclass(frozen=True)
+def _take_slot(ctx: ServiceContext, action: str, value: str) -> RateLimit:
+    """Count one request in the subject's sliding one-minute window, or refuse it."""
+    return ratelimit.take_slot(ctx, action, value, ctx.settings.removebg.rate_limit_per_minute)
+
+
+def _anonymous_slot(ctx: ServiceContext, client_ip: str | None) -> RateLimit:
+    """A slot in the window of requests without a valid key, counted per client address."""
+    return _take_slot(ctx, _RATE_ANONYMOUS, client_ip or "unknown")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Admission:
     """An authenticated request: whose (user id, region) and its rate-limit window."""
 
     user_id: str
     region: str
     rate: RateLimit
-
-
-def _take_slot(ctx: ServiceContext, action: str, value: str) -> RateLimit:
-    """Count one request in the subject's sliding one-minute window, or refuse it."""
-    return ratelimit.take_slot(ctx, action, value, ctx.settings.removebg.rate_limit_per_minute)
 
 
 def admit(
@@ -206,7 +211,7 @@ def admit(
     :class:`RateLimitedError` (429); both carry the window for the headers.
     """
     if not api_key or not api_key.strip():
-        rate = _take_slot(ctx, _RATE_ANONYMOUS, client_ip or "unknown")
+        rate = _anonymous_slot(ctx, client_ip)
         raise ApiKeyError(
             "Missing API key: send it in the X-Api-Key header.", rate=rate, code="missing_api_key"
         )
@@ -225,7 +230,7 @@ def admit(
             bucket = _RATE_ACCOUNT if account_request else _RATE_KEY
             rate = _take_slot(ctx, bucket, api_key.strip())
         return Admission(user_id=user.id, region=user.region, rate=rate)
-    rate = _take_slot(ctx, _RATE_ANONYMOUS, client_ip or "unknown")
+    rate = _anonymous_slot(ctx, client_ip)
     assert failure is not None
     code = "invalid_api_key" if isinstance(failure, AuthenticationError) else "insufficient_scope"
     raise ApiKeyError(failure.message, rate=rate, code=code) from failure
