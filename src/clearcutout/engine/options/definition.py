@@ -18,6 +18,7 @@ from typing import (
     Final,
     Literal,
     TypedDict,
+    TypeVar,
     Union,
     Unpack,
     get_args,
@@ -45,19 +46,22 @@ ShadowType = Literal["none", "drop", "3D", "car", "auto"]
 
 SHADOW_OPACITY_RANGE: Final = (0, 100)
 
+_T = TypeVar("_T")
+
 
 def _option(
-    default: Any,
+    default: _T,
     help: str,
     *,
     removebg: bool = True,
     removebg_default: object = dataclasses.MISSING,
     short_flag: str | None = None,
-) -> Any:
+) -> _T:
     """A field and its metadata: what the CLI, request parsing and the OpenAPI schema show."""
     about: dict[str, object] = {"help": help, "removebg": removebg, "short_flag": short_flag}
     if removebg_default is not dataclasses.MISSING:
         about["removebg_default"] = removebg_default
+    # Typed as its default (as ``field`` is), so each default is checked against its field.
     return field(default=default, metadata=about)
 
 

@@ -101,6 +101,7 @@ def authenticate(ctx: ServiceContext, *, email: str, password: str, client_ip: s
         accesslog.record(
             ctx,
             actor=user,
+            subject_user_id=None,
             action="staff_login",
             reason="signed in with password",
             source=client_ip or "",

@@ -1,4 +1,5 @@
-"""Read-only records built from database rows."""
+"""Read-only records built from database rows or settings groups whose fields they
+share by name (a record field the source lacks fails at the first call, in the tests)."""
 
 from __future__ import annotations
 

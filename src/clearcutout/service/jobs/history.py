@@ -12,7 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -224,7 +224,8 @@ def stored_result(ctx: ServiceContext, user: User, job_id: str) -> tuple[Job, by
 
 
 class ResultLook(TypedDict, total=False):
-    """How :func:`result` re-encodes a finished cutout for one answer."""
+    """How :func:`result` re-encodes a finished cutout for one answer (each left out or
+    None: as the job's own options say)."""
 
     image_format: str | None
     bg_color: str | None
@@ -232,18 +233,14 @@ class ResultLook(TypedDict, total=False):
 
 
 def result(
-    ctx: ServiceContext,
-    user: User,
-    job_id: str,
-    *,
-    image_format: str | None = None,
-    bg_color: str | None = None,
-    background: bytes | None = None,
+    ctx: ServiceContext, user: User, job_id: str, **look: Unpack[ResultLook]
 ) -> ProcessedImage:
     """The finished cutout, re-encoded as asked (default: the job's own options).
 
     ``background``: a photo to put behind the cutout (scaled to fill, centred), used for
     this answer only and never stored; it replaces any background colour."""
+    image_format, bg_color = look.get("image_format"), look.get("bg_color")
+    background = look.get("background")
     job, png = stored_result(ctx, user, job_id)
     background_rgb = None
     if background is not None:

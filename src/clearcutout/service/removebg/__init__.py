@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, TypedDict, Unpack
+from typing import Final
 
 from clearcutout.config import Settings
 from clearcutout.db.models import User, new_id
@@ -55,7 +55,6 @@ __all__ = [
     "AccountBalance",
     "Admission",
     "ApiKeyError",
-    "ImageSources",
     "InsufficientCreditsError",
     "NoForegroundError",
     "RateLimit",
@@ -112,16 +111,14 @@ class RemoveBgRequest:
         return credits.credits_for_size(self.options.size)
 
 
-class ImageSources(TypedDict, total=False):
-    """Where the photo and its background come from, as the web layer found them."""
-
-    image_data: bytes | None
-    image_url: str | None
-    background_data: bytes | None
-    background_url: str | None
-
-
-def parse_request(fields: Mapping[str, object], **sources: Unpack[ImageSources]) -> RemoveBgRequest:
+def parse_request(
+    fields: Mapping[str, object],
+    *,
+    image_data: bytes | None = None,
+    image_url: str | None = None,
+    background_data: bytes | None = None,
+    background_url: str | None = None,
+) -> RemoveBgRequest:
     """remove.bg's parameters (form or JSON fields) and the image sources the web layer
     found in the body, as one request.
 
@@ -132,11 +129,24 @@ def parse_request(fields: Mapping[str, object], **sources: Unpack[ImageSources])
     requested_type = "auto"
     if given_type is not None and given_type != "":
         requested_type = parse_text("type", given_type).lower()
+    return RemoveBgRequest(
+        options=_options_for(fields, requested_type),
+        requested_type=requested_type,
+        image_data=image_data,
+        image_url=image_url,
+        background_data=background_data,
+        background_url=background_url,
+    )
+
+
+def _options_for(fields: Mapping[str, object], requested_type: str) -> CutoutOptions:
+    """The cutout options the fields ask for: the shadow of the requested type, and the
+    preset that ``type_level`` or the size implies unless ``quality`` names one."""
     shadow_keys = (requested_type, UNKNOWN_TYPE) if requested_type in TYPES else (UNKNOWN_TYPE,)
     options = options_from_fields(fields, dialect="removebg", shadow_keys=shadow_keys)
     if options.quality is None:
         options = options.replace(quality=implied_quality(fields.get("type_level"), options))
-    return RemoveBgRequest(options=options, requested_type=requested_type, **sources)
+    return options
 
 
 #: remove.bg's ``type_level`` (how finely it classifies the subject) as our preset: ``none``

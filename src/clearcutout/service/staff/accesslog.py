@@ -94,14 +94,14 @@ def record(
     ctx: ServiceContext,
     *,
     actor: User | None,
+    subject_user_id: str | None,
     action: str,
     reason: str,
     source: str = "",
-    subject_user_id: str | None = None,
 ) -> AccessLogEntry:
     """Append that ``actor`` (None: the operator's shell) did ``action`` on
-    ``subject_user_id``'s data (None: on no one's), why, and from where (an IP address;
-    ``cli`` for the operator's shell unless said)."""
+    ``subject_user_id``'s data (None, said explicitly: on no one's), why, and from where
+    (an IP address; ``cli`` for the operator's shell unless said)."""
     why = clean_reason(reason)
     source = source or ("cli" if actor is None else "")
     # Writers take turns, so each reads the true last entry: PostgreSQL by an advisory

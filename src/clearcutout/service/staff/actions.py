@@ -107,20 +107,13 @@ def _facts(ctx: ServiceContext, user: User) -> AccountFacts:
     )
 
 
-def _customer(ctx: ServiceContext, user_id: str) -> User:
-    user = ctx.db.get(User, user_id)
-    if user is None:
-        raise NotFoundError("No such account.")
-    return user
-
-
 def _viewed_customer(
     ctx: ServiceContext, staff: User, *, user_id: str, action: str, reason: str, source: str
 ) -> User:
     """The account ``user_id`` for a staff look with a stated reason, logged as ``action``."""
     require_staff(staff)
     accesslog.clean_reason(reason)
-    user = _customer(ctx, user_id)
+    user = roles.account(ctx, user_id)
     accesslog.record_about(ctx, user, actor=staff, action=action, reason=reason, source=source)
     return user
 
@@ -175,7 +168,7 @@ def view_image(
     job = ctx.db.get(Job, job_id)
     if job is None:
         raise NotFoundError("No such job.")
-    owner = _customer(ctx, job.user_id)
+    owner = roles.account(ctx, job.user_id)
     why = f"job {job.id}: {reason}"
     accesslog.record_about(ctx, owner, actor=staff, action="view_image", reason=why, source=source)
     stored = history.original(ctx, owner, job.id)
@@ -187,7 +180,7 @@ def flag_child(
 ) -> None:
     """The account belongs to a child under the minimum age: log it and delete it."""
     require_staff(staff)
-    user = _customer(ctx, user_id)
+    user = roles.account(ctx, user_id)
     if user.id == staff.id:
         raise ValidationError("You cannot flag your own account.", field="reason")
     accesslog.record_about(

@@ -146,7 +146,14 @@ def record_incident(
         )
     ctx.db.flush()
     summary = f"incident {incident.id}: {len(users)} people affected"
-    accesslog.record(ctx, actor=admin, action="incident_recorded", reason=summary, source=source)
+    accesslog.record(
+        ctx,
+        actor=admin,
+        subject_user_id=None,
+        action="incident_recorded",
+        reason=summary,
+        source=source,
+    )
     log.warning("incident.recorded incident_id=%s affected=%d", incident.id, len(users))
     return incident
 

@@ -52,6 +52,14 @@ def require_role(user: User | None, minimum: str = SUPPORT) -> User:
     return user
 
 
+def account(ctx: ServiceContext, user_id: str) -> User:
+    """The account a staff action names; a plain 404 when there is none."""
+    user = ctx.db.get(User, user_id)
+    if user is None:
+        raise NotFoundError("No such account.")
+    return user
+
+
 def set_role(
     ctx: ServiceContext,
     *,
@@ -96,11 +104,9 @@ def change_role(
 ) -> User:
     """An admin's change of ``user_id``'s role from the staff pages: ``support``,
     ``admin``, or ``user`` for none; logged with its reason."""
-    require_role(admin, ADMIN)
+    require_role(admin, ADMIN)  # before anything else: anyone else gets a plain 404
     accesslog.clean_reason(reason)
-    user = ctx.db.get(User, user_id)
-    if user is None:
-        raise NotFoundError("No such account.")
+    user = account(ctx, user_id)
     new_role = None if role == "user" else role
     return set_role(ctx, actor=admin, user=user, role=new_role, reason=reason, source=source)
 
@@ -110,9 +116,7 @@ def set_locked(
 ) -> User:
     """Lock an account (every session and sign-in refused) or unlock it; logged."""
     require_role(admin, ADMIN)
-    user = ctx.db.get(User, user_id)
-    if user is None:
-        raise NotFoundError("No such account.")
+    user = account(ctx, user_id)
     if user.id == admin.id:
         raise ValidationError("You cannot lock your own account.", field="reason")
     action = "lock_account" if locked else "unlock_account"

@@ -113,7 +113,9 @@ def _second_factor_proven(
     """Mark ``session`` as past its second factor, and log it as ``user``'s own action."""
     session.second_factor_at = ctx.now()
     ctx.db.flush()
-    accesslog.record(ctx, actor=user, action=action, reason=reason, source=source)
+    accesslog.record(
+        ctx, actor=user, subject_user_id=None, action=action, reason=reason, source=source
+    )
 
 
 def confirm_enrolment(

@@ -59,14 +59,13 @@ def admin_find_user(request: Request, email: FormText = "", reason: FormText = "
             )
             members = admin.staff_members(ctx)
     except ServiceError as error:
-        with unit_of_work(request) as ctx:
-            members = admin.staff_members(ctx)
         return form_error(
             request,
             "staff_users.html",
             error,
-            {"members": members, "values": values},
+            {"values": values},
             minimum=roles.ADMIN,
+            extra=lambda ctx: {"members": admin.staff_members(ctx)},
         )
     return render(
         request,
